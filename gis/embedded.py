@@ -1,0 +1,237 @@
+"""The embedded PostGIS cluster: a private PostgreSQL under $WANGGE_HOME/pg, started on demand.
+
+It listens only on a unix socket, trusts local connections (the socket folder is private), and runs
+as the `postgres` system user when we are root, because initdb and postgres refuse root.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+DB_NAME = "wangge"
+PORT = 5432
+SOCKET_MAX = 107
+INSTALL_HINT = (
+    "install PostgreSQL with PostGIS 3: on Debian 12 `apt-get install postgresql-15 postgresql-15-postgis-3`, "
+    "on Ubuntu 24.04 `apt-get install postgresql-16 postgresql-16-postgis-3`"
+)
+
+
+class EmbeddedError(RuntimeError):
+    """The embedded cluster could not be found, initialised or started; the message says why."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    version: int
+    bindir: Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the cluster's files and socket live for one WANGGE_HOME."""
+
+    home: Path
+    link: Path       # $WANGGE_HOME/pg, the documented place (a symlink when we had to move it)
+    root: Path       # real folder holding data/, run/ and the log
+    socket_dir: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "postgres.log"
+
+    def url(self, db: str = DB_NAME) -> str:
+        return f"postgresql+psycopg://{_db_user()}@/{db}?host={self.socket_dir}&port={PORT}"
+
+
+def find_binaries() -> Binaries:
+    """The newest installed PostgreSQL ≥ 14 that has PostGIS 3; a clear error naming the package if none."""
+    found = []
+    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+        try:
+            version = int(bindir.parent.name)
+        except ValueError:
+            continue
+        if version >= 14 and (bindir / "initdb").exists():
+            found.append(Binaries(version, bindir))
+    pg_config = shutil.which("pg_config")
+    if not found and pg_config:
+        bindir = Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip())
+        if (bindir / "initdb").exists():
+            m = re.search(r"(\d+)", subprocess.run([pg_config, "--version"], capture_output=True, text=True).stdout)
+            found.append(Binaries(int(m.group(1)) if m else 0, bindir))
+    if not found:
+        raise EmbeddedError(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
+    for b in sorted(found, key=lambda b: -b.version):
+        if _postgis_control(b.version):
+            return b
+    versions = ", ".join(str(b.version) for b in found)
+    raise EmbeddedError(
+        f"PostgreSQL {versions} found but PostGIS 3 is not installed for it: "
+        f"apt-get install postgresql-{found[0].version}-postgis-3"
+    )
+
+
+def _postgis_control(version: int) -> bool:
+    return any(Path(p).exists() for p in (
+        f"/usr/share/postgresql/{version}/extension/postgis.control",
+        f"/usr/local/share/postgresql/{version}/extension/postgis.control",
+    ))
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _db_user() -> str:
+    return "postgres" if _as_root() else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _reachable_by(path: Path, user: str) -> bool:
+    """Can `user` traverse every folder down to `path`? (root's home or a mktemp -d folder is not.)"""
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return False
+    p = path
+    while True:
+        if p.exists():
+            st = p.stat()
+            if st.st_uid == pw.pw_uid:
+                ok = st.st_mode & 0o100
+            elif st.st_gid == pw.pw_gid:
+                ok = st.st_mode & 0o010
+            else:
+                ok = st.st_mode & 0o001
+            if not ok:
+                return False
+        if p.parent == p:
+            return True
+        p = p.parent
+
+
+def layout(home: Path) -> Layout:
+    """Decide the cluster's folders: $WANGGE_HOME/pg itself when the server user can reach it, else a
+    folder under /var/tmp that $WANGGE_HOME/pg links to; the socket moves to /tmp when its path is too long."""
+    home = home.expanduser().resolve()
+    link = home / "pg"
+    tag = hashlib.sha1(str(home).encode()).hexdigest()[:10]
+    if link.is_symlink():
+        root = link.resolve()
+    elif not _as_root() or _reachable_by(home, "postgres"):
+        root = link
+    else:
+        root = Path("/var/tmp") / f"wangge-pg-{tag}"
+    socket_dir = root / "run"
+    if len(str(socket_dir / f".s.PGSQL.{PORT}")) > SOCKET_MAX:
+        socket_dir = Path("/tmp") / f"wangge-{tag}"
+    return Layout(home=home, link=link, root=root, socket_dir=socket_dir)
+
+
+def _run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
+    if _as_root():
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise EmbeddedError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def _prepare_dirs(lay: Layout) -> None:
+    lay.home.mkdir(parents=True, exist_ok=True)
+    lay.root.mkdir(parents=True, exist_ok=True)
+    if lay.root != lay.link and not lay.link.exists():
+        lay.link.symlink_to(lay.root)
+    lay.socket_dir.mkdir(parents=True, exist_ok=True)
+    if _as_root():
+        pw = pwd.getpwnam("postgres")
+        for p in (lay.root, lay.socket_dir):
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        if not _reachable_by(lay.root, "postgres"):
+            raise EmbeddedError(f"the postgres user cannot reach {lay.root}: make its parent folders traversable")
+    os.chmod(lay.socket_dir, 0o700)
+
+
+@contextmanager
+def _lock(lay: Layout):
+    """Serialise init/start/stop between processes sharing one WANGGE_HOME."""
+    lay.home.mkdir(parents=True, exist_ok=True)
+    with open(lay.home / ".pg.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def is_running(lay: Layout, bins: Binaries | None = None) -> bool:
+    if not (lay.data / "PG_VERSION").exists():
+        return False
+    bins = bins or find_binaries()
+    return _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "status"], check=False).returncode == 0
+
+
+def up(home: Path) -> str:
+    """Start (or reuse) the cluster, make sure the database and PostGIS exist; return the URL."""
+    bins = find_binaries()
+    lay = layout(home)
+    with _lock(lay):
+        _prepare_dirs(lay)
+        if not (lay.data / "PG_VERSION").exists():
+            _run([str(bins.bindir / "initdb"), "-D", str(lay.data), "-U", _db_user(), "--auth=trust",
+                  "--encoding=UTF8", "--locale=C.UTF-8"])
+            with open(lay.data / "postgresql.conf", "a") as fh:
+                fh.write(
+                    "\n# wangge embedded cluster\nlisten_addresses = ''\n"
+                    "shared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
+                    "max_connections = 200\nsynchronous_commit = on\n"
+                )
+        if not is_running(lay, bins):
+            _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "-l", str(lay.log), "-w", "-t", "60",
+                  "-o", f"-k {lay.socket_dir} -p {PORT}", "start"])
+        _ensure_database(lay, DB_NAME)
+    return lay.url()
+
+
+def _ensure_database(lay: Layout, name: str) -> None:
+    import psycopg
+
+    deadline = time.time() + 30
+    while True:
+        try:
+            conn = psycopg.connect(host=str(lay.socket_dir), port=PORT, user=_db_user(), dbname="postgres",
+                                   autocommit=True)
+            break
+        except psycopg.OperationalError:
+            if time.time() > deadline:
+                raise EmbeddedError(f"the embedded PostgreSQL did not accept connections; see {lay.log}")
+            time.sleep(0.2)
+    with conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def down(home: Path) -> bool:
+    """Stop the cluster if it runs; True when it was running."""
+    lay = layout(home)
+    if not (lay.data / "PG_VERSION").exists():
+        return False
+    bins = find_binaries()
+    with _lock(lay):
+        if not is_running(lay, bins):
+            return False
+        _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "-m", "fast", "-w", "stop"])
+    return True

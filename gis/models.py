@@ -1,0 +1,207 @@
+"""The record, as SQLAlchemy 2 + GeoAlchemy2 models (the Alembic migrations create exactly these tables).
+
+Areas are immutable geometry rows; a generation says which areas (with which parent) make up the map
+at one time, MapIt-style, so a redraw never edits a boundary in place and old maps stay queryable.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Index,
+    Integer, SmallInteger, String, Text, UniqueConstraint, func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LEVELS = ("district", "street", "community", "grid", "unit")
+LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
+ROLES = ("consumer", "command", "planner", "admin")
+STAFF_ROLES = ("grid_worker", "grid_leader", "unit_leader", "community_secretary", "holding_department")
+STATION_KINDS = ("party_service_center", "convenience_station", "red_post")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Generation(Base):
+    """One version of the whole map; `state` draft → committed; one committed generation is active."""
+
+    __tablename__ = "generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    based_on: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
+    state: Mapped[str] = mapped_column(String(16), default="committed")
+    source: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (CheckConstraint("state IN ('draft', 'committed')", name="generation_state"),)
+
+
+class ActiveGeneration(Base):
+    """A single row naming the generation that locate answers with."""
+
+    __tablename__ = "active_generation"
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (CheckConstraint("id = 1", name="active_generation_single"),)
+
+
+class Area(Base):
+    """An immutable boundary at one level; shared by every generation that includes it."""
+
+    __tablename__ = "area"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    properties: Mapped[dict] = mapped_column(JSONB, default=dict)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (
+        CheckConstraint("level IN ('district','street','community','grid','unit')", name="area_level"),
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="area_geom_valid"),
+        Index("area_geom_gist", "geom", postgresql_using="gist"),
+        Index("area_level_code", "level", "code"),
+    )
+
+
+class GenerationArea(Base):
+    """Membership of an area in a generation, with its parent there; codes unique per generation."""
+
+    __tablename__ = "generation_area"
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"), primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32))
+    parent_level: Mapped[str | None] = mapped_column(String(16))
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    __table_args__ = (
+        UniqueConstraint("generation_id", "level", "code", name="generation_area_code"),
+        ForeignKeyConstraint(
+            ["generation_id", "parent_level", "parent_code"],
+            ["generation_area.generation_id", "generation_area.level", "generation_area.code"],
+            name="generation_area_parent", deferrable=True, initially="DEFERRED", ondelete="CASCADE",
+        ),
+        CheckConstraint(
+            "(level = 'district') = (parent_code IS NULL)", name="generation_area_parent_needed"),
+        Index("generation_area_gen_level", "generation_id", "level"),
+    )
+
+
+class Staff(Base):
+    """A person or department; phone stored in full and masked in answers unless the role allows."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class StaffAssignment(Base):
+    """Who answers for an area, by area code (stable across generations)."""
+
+    __tablename__ = "staff_assignment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16))
+    area_code: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('grid_worker','grid_leader','unit_leader','community_secretary','holding_department')",
+            name="staff_role"),
+        Index("staff_assignment_area", "level", "area_code"),
+    )
+
+
+class Address(Base):
+    """The standard address registry: one row per addressable building entrance, with households."""
+
+    __tablename__ = "address"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    address: Mapped[str] = mapped_column(Text)
+    components: Mapped[dict] = mapped_column(JSONB, default=dict)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    building_code: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (
+        CheckConstraint("households >= 0", name="address_households"),
+        Index("address_geom_gist", "geom", postgresql_using="gist"),
+    )
+
+
+class Station(Base):
+    """A service station (党群服务中心, 便民服务站, 红色驿站)."""
+
+    __tablename__ = "station"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict] = mapped_column(JSONB, default=dict)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (Index("station_geom_gist", "geom", postgresql_using="gist"),)
+
+
+class NetworkEdge(Base):
+    """A walkable edge between two network nodes, with its length in metres."""
+
+    __tablename__ = "network_edge"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    length_m: Mapped[float] = mapped_column(Float)
+    geom = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (Index("network_edge_geom_gist", "geom", postgresql_using="gist"),)
+
+
+class Request(Base):
+    """A resident request (居民点单), with the generation and codes it was located with."""
+
+    __tablename__ = "request"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    category: Mapped[str] = mapped_column(Text)
+    matter_class: Mapped[str] = mapped_column(String(16))
+    importance: Mapped[int] = mapped_column(SmallInteger, default=0)
+    urgency: Mapped[int] = mapped_column(SmallInteger, default=0)
+    text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32), default="collected")
+    generation_id: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    unit_code: Mapped[str | None] = mapped_column(String(32))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    __table_args__ = (
+        CheckConstraint("matter_class IN ('public','shared','private')", name="request_matter_class"),
+        Index("request_grid_time", "grid_code", "created_at"),
+    )
+
+
+class ApiKey(Base):
+    """An API key, stored as its SHA-256 hash only; the prefix identifies it in logs."""
+
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (CheckConstraint("role IN ('consumer','command','planner','admin')", name="api_key_role"),)
+
+
+class AuditLog(Base):
+    """Append-only record of who changed what."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict)

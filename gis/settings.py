@@ -1,0 +1,34 @@
+"""All runtime settings in one pydantic-settings object (environment prefix WANGGE_)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings read from the environment; see CONTRACT.md for the public ones."""
+
+    model_config = SettingsConfigDict(env_prefix="WANGGE_", extra="ignore")
+
+    database_url: str | None = Field(None, description="PostGIS URL; unset = embedded cluster")
+    home: Path = Field(Path(".wangge"), description="embedded cluster and caches")
+    walk_speed_m_s: float = Field(1.0, description="walking speed; ~1 m/s gives 900 m in 15 min (GB 50180-2018)")
+    service_minutes: float = 15.0
+    nearest_stations: int = 3
+    locate_batch_limit: int = 100_000
+    grid_households_min: int = 300
+    grid_households_max: int = 500
+    unit_households_min: int = 5
+    unit_households_max: int = 15
+
+    @property
+    def home_abs(self) -> Path:
+        return self.home.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
