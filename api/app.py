@@ -1,0 +1,40 @@
+"""The FastAPI application factory: one router per capability, state built in the lifespan."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routers import areas, generations, health, locate
+from gis.db import get_engine
+from gis.engine_cache import EngineCache
+from gis.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.engine = get_engine(settings)
+        app.state.engine_cache = EngineCache(app.state.engine)
+        app.state.key_cache = {}
+        app.state.engine_cache.get()  # build the locate index before the first request
+        yield
+        app.state.engine_cache.close()
+
+    app = FastAPI(title="网格 Wangge", version="0.1.0", lifespan=lifespan,
+                  description="Grid management: locate, areas, stations, requests, redraws, maps.")
+    errors.install(app)
+    for module in (health, locate, areas, generations):
+        app.include_router(module.router)
+    try:
+        from api.routers import maps
+        app.include_router(maps.router)
+        from maps.assets import mount_static
+        mount_static(app)
+    except ImportError:  # maps not installed yet
+        pass
+    return app

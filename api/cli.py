@@ -1,0 +1,256 @@
+"""The `wangge` command line: database, demo city, imports, locate, keys and the server.
+
+Every command prints JSON on stdout with --json; errors go to stderr with a non-zero exit.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="网格 Wangge: grid management service", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The database (embedded PostGIS unless WANGGE_DATABASE_URL is set)", no_args_is_help=True)
+import_app = typer.Typer(help="Import areas, addresses, stations", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(keys_app, name="keys")
+
+JsonOpt = typer.Option(False, "--json", help="print JSON on stdout")
+
+
+def _out(payload, as_json: bool, human: str | None = None) -> None:
+    if as_json or human is None:
+        typer.echo(json.dumps(payload, ensure_ascii=False, default=str))
+    else:
+        typer.echo(human)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _engine():
+    from gis.db import get_engine
+    from gis.embedded import EmbeddedError
+
+    try:
+        return get_engine()
+    except EmbeddedError as exc:
+        _fail(str(exc))
+
+
+# -- database -------------------------------------------------------------------------------------
+@db_app.command("up")
+def db_up(as_json: bool = JsonOpt):
+    """Start (or reuse) the database and apply the migrations."""
+    from gis.db import resolve_url
+
+    _engine()
+    url = resolve_url()
+    _out({"url": url, "status": "up"}, as_json, f"database up: {url}")
+
+
+@db_app.command("down")
+def db_down(as_json: bool = JsonOpt):
+    """Stop the embedded cluster (does nothing for an external WANGGE_DATABASE_URL)."""
+    from gis import embedded
+    from gis.settings import get_settings
+
+    s = get_settings()
+    if s.database_url:
+        _out({"status": "external", "stopped": False}, as_json, "WANGGE_DATABASE_URL is set: nothing to stop")
+        return
+    stopped = embedded.down(s.home_abs)
+    _out({"status": "down", "stopped": stopped}, as_json, "stopped" if stopped else "was not running")
+
+
+@db_app.command("url")
+def db_url(as_json: bool = JsonOpt):
+    """Print the database URL in use (starting the embedded cluster if needed)."""
+    from gis.db import resolve_url
+    from gis.embedded import EmbeddedError
+
+    try:
+        url = resolve_url()
+    except EmbeddedError as exc:
+        _fail(str(exc))
+    _out({"url": url}, as_json, url)
+
+
+# -- demo -----------------------------------------------------------------------------------------
+@app.command()
+def demo(scale: str = typer.Option("small", help="small | city"), seed: int = typer.Option(0),
+         as_json: bool = JsonOpt):
+    """Build the demo city into the database (a new generation, with staff, stations, requests)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from data.load_demo import load_demo
+
+    if scale not in ("small", "city"):
+        _fail(f"--scale must be small or city, not {scale!r}")
+    engine = _engine()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=__import__("rich.console").console.Console(stderr=True)) as bar:
+        task = bar.add_task("demo city", total=1.0)
+
+        def progress(step: str, fraction: float) -> None:
+            bar.update(task, description=step, completed=fraction)
+
+        report = load_demo(engine, scale=scale, seed=seed, progress=progress)
+    human = "\n".join([f"demo city ({scale}, seed {seed}) is generation {report['generation']}:"]
+                      + [f"  {k}: {v}" for k, v in report["counts"].items()]
+                      + [f"API key (admin): {report['keys']['admin']}",
+                         f"API key (consumer): {report['keys']['consumer']}"])
+    _out(report, as_json, human)
+
+
+# -- imports --------------------------------------------------------------------------------------
+def _run_import(fn, *args, as_json: bool, **kw):
+    from gis.importers import ImportRefused
+
+    try:
+        report = fn(_engine(), *args, **kw)
+    except ImportRefused as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc).splitlines()[0], "problems": exc.problems},
+                                  ensure_ascii=False), err=True)
+            raise typer.Exit(1)
+        _fail(str(exc))
+    _out(report, as_json, json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@import_app.command("areas")
+def import_areas(file: Path, level: str = typer.Option(..., help="district|street|community|grid|unit"),
+                 code_field: Optional[str] = None, name_field: Optional[str] = None,
+                 parent_field: Optional[str] = None, households_field: Optional[str] = None,
+                 as_json: bool = JsonOpt):
+    """Import one level of areas from any OGR-readable file; creates and activates a new generation."""
+    from gis.importers import import_areas as fn
+
+    _run_import(fn, file, level, code_field=code_field, name_field=name_field, parent_field=parent_field,
+                households_field=households_field, as_json=as_json)
+
+
+@import_app.command("addresses")
+def import_addresses(file: Path, as_json: bool = JsonOpt):
+    """Import the standard address registry (CSV: address,lon,lat[,crs,households,building_code])."""
+    from gis.importers import import_addresses as fn
+
+    _run_import(fn, file, as_json=as_json)
+
+
+@import_app.command("stations")
+def import_stations(file: Path, as_json: bool = JsonOpt):
+    """Import service stations (points with name and kind)."""
+    from gis.importers import import_stations as fn
+
+    _run_import(fn, file, as_json=as_json)
+
+
+@import_app.command("osm")
+def import_osm(file: Path, as_json: bool = JsonOpt):
+    """Import a walking network, buildings and POIs from an OSM PBF (not built yet: issue 4)."""
+    _fail("importing OSM extracts is not available yet (the walking-network issue builds it)", 2)
+
+
+# -- locate ---------------------------------------------------------------------------------------
+@app.command()
+def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = typer.Argument(None),
+           crs: str = typer.Option("wgs84", help="wgs84 | cgcs2000 | gcj02 | bd09"),
+           file: Optional[Path] = typer.Option(None, "--file", help="CSV with columns id,lon,lat"),
+           as_json: bool = JsonOpt):
+    """Which district, street, community, grid and unit answer for a point (the API's JSON)."""
+    import numpy as np
+
+    from gis.coords import CRS_NAMES, to_wgs84
+    from gis.generations import active_id
+    from gis.locate import build_engine
+    from gis.db import session_scope
+    from gis.settings import get_settings
+
+    crs = crs.strip().lower()
+    if crs not in CRS_NAMES:
+        _fail(f"--crs: unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
+    if file is None and (lon is None or lat is None):
+        _fail("give LON LAT, or --file POINTS.csv")
+    engine = _engine()
+    with session_scope(engine) as s:
+        gen = active_id(s)
+    locator = build_engine(engine, gen)
+    if file is not None:
+        ids, xs, ys = [], [], []
+        try:
+            with open(file, newline="", encoding="utf-8-sig") as fh:
+                reader = csv.DictReader(fh)
+                missing = {"id", "lon", "lat"} - set(reader.fieldnames or [])
+                if missing:
+                    _fail(f"{file}: missing column(s) {', '.join(sorted(missing))}")
+                for line, row in enumerate(reader, start=2):
+                    try:
+                        x, y = float(row["lon"]), float(row["lat"])
+                    except (TypeError, ValueError):
+                        _fail(f"{file}:{line}: lon/lat are not numbers: {row['lon']!r}, {row['lat']!r}")
+                    if not (np.isfinite(x) and np.isfinite(y) and abs(x) <= 180 and abs(y) <= 90):
+                        _fail(f"{file}:{line}: lon/lat out of range: {x}, {y}")
+                    ids.append(row["id"])
+                    xs.append(x)
+                    ys.append(y)
+        except OSError as exc:
+            _fail(f"cannot read {file}: {exc}")
+        x, y = to_wgs84(np.array(xs), np.array(ys), crs)
+        codes = locator.locate_codes(x, y)
+        from gis.models import LEVELS
+        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS}}
+                   for k, i in enumerate(ids)]
+        _out({"generation": gen, "results": results}, True)
+        return
+    if not (np.isfinite(lon) and abs(lon) <= 180):
+        _fail(f"lon: {lon} is out of range -180..180")
+    if not (np.isfinite(lat) and abs(lat) <= 90):
+        _fail(f"lat: {lat} is out of range -90..90")
+    x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
+    _out(locator.answer_one(float(x[0]), float(y[0]), get_settings().nearest_stations), True)
+
+
+# -- keys -----------------------------------------------------------------------------------------
+@keys_app.command("create")
+def keys_create(role: str = typer.Option(..., help="consumer | command | planner | admin"),
+                as_json: bool = JsonOpt):
+    """Create an API key with a role and print it (it is stored hashed; keep it)."""
+    from gis import keys
+    from gis.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            key = keys.create(s, role)
+    except keys.UnknownRole as exc:
+        _fail(str(exc))
+    _out({"key": key, "role": role}, as_json, key)
+
+
+# -- server ---------------------------------------------------------------------------------------
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1):
+    """Run the HTTP API and the map pages."""
+    import uvicorn
+
+    from gis.db import resolve_url
+
+    _engine()  # start and migrate once here, so workers find the database ready
+    os.environ["WANGGE_DATABASE_URL"] = resolve_url()
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Shared FastAPI dependencies: the database engine, the locate engine, and API-key roles."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.engine import Engine
+
+from gis import keys
+from gis.db import session_scope
+from gis.engine_cache import EngineCache
+from gis.locate import LocateEngine
+from gis.settings import Settings
+
+KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_locator(request: Request) -> LocateEngine:
+    cache: EngineCache = request.app.state.engine_cache
+    return cache.get()
+
+
+def _key_from(request: Request) -> str | None:
+    return request.headers.get("x-api-key") or request.query_params.get("api_key")
+
+
+def require(capability: str) -> Callable[[Request], str]:
+    """A dependency that admits a request whose API key's role has `capability`; returns the role.
+    Missing or unknown key: 401; a role that may not do this: 403."""
+
+    def check(request: Request, engine: Engine = Depends(get_db)) -> str:
+        key = _key_from(request)
+        if not key:
+            raise HTTPException(401, "an API key is needed in the X-API-Key header",
+                                headers={"WWW-Authenticate": "X-API-Key"})
+        cache = request.app.state.key_cache
+        hit = cache.get(key)
+        if hit is not None and time.monotonic() - hit[1] < KEY_CACHE_SECONDS:
+            role = hit[0]
+        else:
+            with session_scope(engine) as session:
+                role = keys.role_of(session, key)
+            if role is None:
+                cache.pop(key, None)
+                raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "X-API-Key"})
+            cache[key] = (role, time.monotonic())
+        if not keys.allows(role, capability):
+            raise HTTPException(403, f"the role {role!r} may not {capability}")
+        return role
+
+    return check

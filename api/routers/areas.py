@@ -1,0 +1,21 @@
+"""GET /v1/areas: a level's areas in a generation as GeoJSON."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+from sqlalchemy.engine import Engine
+
+from api.deps import get_db, require
+from gis.areas import AreaQueryError, feature_collection
+from gis.db import session_scope
+
+router = APIRouter(prefix="/v1", tags=["areas"])
+
+
+@router.get("/areas")
+def areas(level: str = "grid", parent: str | None = None, generation: int | None = None,
+          _role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
+    try:
+        with session_scope(engine) as session:
+            return feature_collection(session, level, parent, generation)
+    except AreaQueryError as exc:
+        raise HTTPException(422, str(exc)) from exc

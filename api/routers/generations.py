@@ -1,0 +1,34 @@
+"""Generations: list them; make an earlier one active again (rollback)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.deps import get_db, require
+from gis import generations
+from gis.db import session_scope
+
+router = APIRouter(prefix="/v1", tags=["generations"])
+
+
+@router.get("/generations")
+def list_generations(_role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
+    with session_scope(engine) as session:
+        return {"active": generations.active_id(session), "generations": generations.listing(session)}
+
+
+@router.post("/generations/{generation}/activate")
+def activate(generation: int, request: Request, role: str = Depends(require("redraw")),
+             engine: Engine = Depends(get_db)):
+    try:
+        with session_scope(engine) as session:
+            previous = generations.active_id(session)
+            generations.activate(session, generation)
+            session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'activate', "
+                                 "CAST(:d AS jsonb))"),
+                            {"a": f"api:{role}", "d": f'{{"generation": {generation}, "previous": {previous or "null"}}}'})
+    except generations.GenerationError as exc:
+        raise HTTPException(404 if "does not exist" in str(exc) else 409, str(exc)) from exc
+    request.app.state.engine_cache.invalidate()
+    return {"generation": generation, "previous": previous}

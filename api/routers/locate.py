@@ -1,0 +1,81 @@
+"""GET/POST /v1/locate: which district, street, community, grid and unit answer for a point."""
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.deps import get_locator, get_settings_dep, require
+from gis import keys
+from gis.coords import CRS_NAMES, to_wgs84
+from gis.locate import LocateEngine
+from gis.models import LEVELS
+from gis.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["locate"])
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: enough to recognise, not enough to call."""
+    if not phone:
+        return phone
+    if len(phone) >= 7:
+        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    return "*" * len(phone)
+
+
+def check_crs(crs: str) -> str:
+    c = crs.strip().lower()
+    if c not in CRS_NAMES:
+        raise HTTPException(422, f"crs: unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
+    return c
+
+
+@router.get("/locate")
+def locate_one(
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
+    crs: str = "wgs84",
+    role: str = Depends(require("read")),
+    locator: LocateEngine = Depends(get_locator),
+    settings: Settings = Depends(get_settings_dep),
+):
+    x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
+    answer = locator.answer_one(float(x[0]), float(y[0]), settings.nearest_stations)
+    if not keys.allows(role, "phones"):
+        answer["staff"] = [{**p, "phone": mask_phone(p["phone"])} for p in answer["staff"]]
+    return answer
+
+
+class BatchLocate(BaseModel):
+    crs: str = "wgs84"
+    points: list[tuple[float, float]] = Field(..., description="[[lon, lat], ...] in input order")
+
+
+@router.post("/locate")
+def locate_batch(
+    body: BatchLocate,
+    role: str = Depends(require("read")),
+    locator: LocateEngine = Depends(get_locator),
+    settings: Settings = Depends(get_settings_dep),
+):
+    n = len(body.points)
+    if n > settings.locate_batch_limit:
+        raise HTTPException(413, f"points: {n} points is over the limit of {settings.locate_batch_limit} per request")
+    crs = check_crs(body.crs)
+    arr = np.asarray(body.points, dtype=np.float64).reshape(n, 2)
+    bad_lon = ~(np.isfinite(arr[:, 0]) & (np.abs(arr[:, 0]) <= 180))
+    bad_lat = ~(np.isfinite(arr[:, 1]) & (np.abs(arr[:, 1]) <= 90))
+    if bad_lon.any() or bad_lat.any():
+        i = int(np.flatnonzero(bad_lon | bad_lat)[0])
+        which = "0] (lon, -180..180)" if bad_lon[i] else "1] (lat, -90..90)"
+        raise HTTPException(422, f"points[{i}][{which} is out of range: {body.points[i]}")
+    x, y = to_wgs84(arr[:, 0], arr[:, 1], crs)
+    codes = locator.locate_codes(x, y)
+    levels = [lvl for lvl in LEVELS]
+    cols = [codes.get(lvl, [None] * n) for lvl in levels]
+    results = [dict(zip(levels, row)) for row in zip(*cols)] if n else []
+    return {"generation": locator.generation, "results": results}

@@ -1,0 +1,43 @@
+"""Reading areas of a generation as GeoJSON, straight from the record."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.generations import active_id
+from gis.models import LEVELS
+
+
+class AreaQueryError(ValueError):
+    """A query naming an unknown level or generation."""
+
+
+def feature_collection(session: Session, level: str, parent: str | None = None,
+                       generation: int | None = None, simplify_m: float = 0.0) -> dict:
+    """Areas of `level` (optionally under `parent`) in `generation` (default: the active one)."""
+    if level not in LEVELS:
+        raise AreaQueryError(f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    if generation is None:
+        generation = active_id(session)
+        if generation is None:
+            return {"type": "FeatureCollection", "generation": None, "features": []}
+    elif not session.execute(text("SELECT 1 FROM generation WHERE id = :g"), {"g": generation}).scalar():
+        raise AreaQueryError(f"generation: generation {generation} does not exist")
+    tol = simplify_m / 111_320.0
+    rows = session.execute(text("""
+        SELECT ga.code, a.name, ga.level, ga.parent_code, a.households,
+               ST_AsGeoJSON(CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 7)
+                 AS geometry
+        FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = :lvl AND (:parent IS NULL OR ga.parent_code = :parent)
+        ORDER BY ga.code COLLATE "C"
+    """), {"g": generation, "lvl": level, "parent": parent, "tol": tol}).all()
+    features = [{
+        "type": "Feature",
+        "geometry": json.loads(r.geometry),
+        "properties": {"code": r.code, "name": r.name, "level": r.level, "parent": r.parent_code,
+                       "households": r.households, "generation": generation},
+    } for r in rows]
+    return {"type": "FeatureCollection", "generation": generation, "features": features}

@@ -1,0 +1,187 @@
+"""The locate engine: every level's index for one generation, plus who and what answers there.
+
+Built once per generation and process from the record (PostGIS) and answering in memory; it gives
+the same area as `ST_Covers ... ORDER BY code COLLATE "C" LIMIT 1` for every point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from gis.locate_index import EMPTY, M_PER_DEG, LevelIndex
+from gis.models import LEVELS
+
+# Staff roles in the order a locate answer lists them, and the level each one sits at.
+STAFF_ORDER = ("grid_worker", "grid_leader", "unit_leader", "holding_department", "community_secretary")
+
+
+@dataclass
+class LevelData:
+    """Areas of one level in code order (the C collation: plain code-point order)."""
+
+    codes: np.ndarray
+    names: np.ndarray
+    parents: np.ndarray
+    households: np.ndarray
+    geoms: np.ndarray
+    index: LevelIndex
+
+    @classmethod
+    def build(cls, codes, names, parents, households, geoms) -> "LevelData":
+        codes = np.asarray(codes, dtype=object)
+        order = np.argsort(np.array([c.encode("utf-8") for c in codes], dtype=object), kind="stable")
+        geoms = np.asarray(geoms, dtype=object)[order]
+        return cls(codes[order], np.asarray(names, dtype=object)[order],
+                   np.asarray(parents, dtype=object)[order], np.asarray(households)[order],
+                   geoms, LevelIndex(geoms))
+
+
+@dataclass
+class Stations:
+    """Service stations with a KD-tree on a local metric plane (straight-line nearest)."""
+
+    ids: np.ndarray
+    names: np.ndarray
+    kinds: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    lat0: float = 0.0
+    tree: cKDTree | None = None
+
+    def __post_init__(self):
+        if len(self.ids):
+            self.lat0 = float(np.mean(self.lat))
+            self.tree = cKDTree(self._xy(self.lon, self.lat))
+
+    def _xy(self, lon, lat):
+        return np.column_stack([np.asarray(lon) * M_PER_DEG * np.cos(np.radians(self.lat0)),
+                                np.asarray(lat) * M_PER_DEG])
+
+    def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
+        if self.tree is None or k <= 0:
+            return []
+        k = min(k, len(self.ids))
+        dist, idx = self.tree.query(self._xy([lon], [lat]), k=k)
+        dist, idx = np.atleast_1d(dist[0]), np.atleast_1d(idx[0])
+        return [{"id": int(self.ids[i]), "name": self.names[i], "kind": self.kinds[i],
+                 "lon": float(self.lon[i]), "lat": float(self.lat[i]),
+                 "distance_m": round(float(d), 1), "method": "straight_line"} for d, i in zip(dist, idx)]
+
+
+@dataclass
+class LocateEngine:
+    generation: int | None
+    levels: dict[str, LevelData]
+    staff: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    stations: Stations | None = None
+
+    def locate(self, lon, lat) -> dict[str, np.ndarray]:
+        """Index (into each level's code-ordered arrays) of the answering area, -1 where none."""
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        return {lvl: d.index.query(lon, lat) for lvl, d in self.levels.items()}
+
+    def locate_codes(self, lon, lat) -> dict[str, list]:
+        out = {}
+        for lvl, idx in self.locate(lon, lat).items():
+            codes = self.levels[lvl].codes
+            out[lvl] = [codes[i] if i != EMPTY else None for i in idx.tolist()]
+        return out
+
+    def area(self, level: str, i: int) -> dict | None:
+        if i == EMPTY or level not in self.levels:
+            return None
+        d = self.levels[level]
+        return {"code": d.codes[i], "name": d.names[i]}
+
+    def answer_one(self, lon: float, lat: float, k_stations: int = 3) -> dict:
+        """The full locate answer for one WGS84 point (phones still unmasked: the API masks them)."""
+        hits = self.locate([lon], [lat])
+        areas = {lvl: self.area(lvl, int(hits[lvl][0])) if lvl in hits else None for lvl in LEVELS}
+        found = any(a is not None for a in areas.values())
+        return {
+            "found": found,
+            "point": {"lon": lon, "lat": lat},
+            "generation": self.generation,
+            **areas,
+            "staff": self.responsible(areas) if found else [],
+            "stations": self.stations.nearest(lon, lat, k_stations) if self.stations else [],
+        }
+
+    def responsible(self, areas: dict) -> list[dict]:
+        """Staff for the unit, grid and community; where nobody is named, the nearest level up
+        that has someone answers (属地兜底), so a located point always names someone."""
+        people = []
+        for lvl in ("unit", "grid", "community"):
+            a = areas.get(lvl)
+            if a:
+                people += self.staff.get((lvl, a["code"]), [])
+        if not people:
+            for lvl in ("street", "district"):
+                a = areas.get(lvl)
+                if a and self.staff.get((lvl, a["code"])):
+                    people = self.staff[(lvl, a["code"])]
+                    break
+        if not people:
+            for lvl in ("grid", "community", "street", "district"):
+                a = areas.get(lvl)
+                if a:
+                    people = [{"name": f"{a['name']}（属地兜底）", "role": "area_government", "level": lvl,
+                               "area_code": a["code"], "phone": None}]
+                    break
+        rank = {r: i for i, r in enumerate(STAFF_ORDER)}
+        return sorted(people, key=lambda p: rank.get(p["role"], 99))
+
+
+def load_areas(engine: Engine, generation: int) -> dict[str, LevelData]:
+    """Read one generation's areas from PostGIS and build each level's index."""
+    sql = text("""
+        SELECT ga.level, ga.code, a.name, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb
+        FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g
+    """)
+    with engine.connect() as conn:
+        rows = conn.execute(sql, {"g": generation}).all()
+    by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
+    for r in rows:
+        by_level[r.level].append(r)
+    levels = {}
+    for lvl, rs in by_level.items():
+        if not rs:
+            continue
+        geoms = shapely.from_wkb([bytes(r.wkb) for r in rs])
+        levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
+                                      np.array([r.households for r in rs]), geoms)
+    return levels
+
+
+def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
+    sql = text("""
+        SELECT s.name, s.phone, sa.role, sa.level, sa.area_code
+        FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
+    """)
+    out: dict[tuple[str, str], list[dict]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(sql):
+            out.setdefault((r.level, r.area_code), []).append(
+                {"name": r.name, "role": r.role, "level": r.level, "area_code": r.area_code, "phone": r.phone})
+    return out
+
+
+def load_stations(engine: Engine) -> Stations:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT id, name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM station ORDER BY id")).all()
+    return Stations(np.array([r.id for r in rows], dtype=np.int64), np.array([r.name for r in rows], dtype=object),
+                    np.array([r.kind for r in rows], dtype=object), np.array([r.lon for r in rows], dtype=float),
+                    np.array([r.lat for r in rows], dtype=float))
+
+
+def build_engine(engine: Engine, generation: int | None) -> LocateEngine:
+    levels = load_areas(engine, generation) if generation is not None else {}
+    return LocateEngine(generation, levels, load_staff(engine), load_stations(engine))

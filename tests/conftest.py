@@ -1,0 +1,64 @@
+"""Test fixtures: a real PostGIS database (the embedded cluster, or WANGGE_DATABASE_URL's server),
+created fresh for the session and dropped afterwards."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from gis import db as gdb
+from gis.settings import Settings
+
+DATA_TABLES = ("request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
+               "api_key", "active_generation", "generation_area", "area", "generation")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of a fresh, migrated test database; dropped at the end of the session."""
+    settings = Settings()
+    base = make_url(gdb.resolve_url(settings))
+    name = f"wangge_test_{uuid.uuid4().hex[:8]}"
+    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    gdb.migrate(url)
+    yield url
+    gdb._engine_for.cache_clear()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def engine(pg_url):
+    eng = gdb.make_engine(pg_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean_db(engine):
+    """An empty database for one test."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def settings(pg_url, tmp_path) -> Settings:
+    return Settings(database_url=pg_url, home=tmp_path / "home")
+
+
+@pytest.fixture
+def env(pg_url, monkeypatch):
+    """Point the command line and the app at the test database."""
+    monkeypatch.setenv("WANGGE_DATABASE_URL", pg_url)
+    from gis.settings import get_settings
+    get_settings.cache_clear()
+    yield pg_url
+    get_settings.cache_clear()
