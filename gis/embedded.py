@@ -57,17 +57,18 @@ class Layout:
         return f"postgresql+psycopg://{_db_user()}@/{db}?host={self.socket_dir}&port={PORT}"
 
 
-def find_binaries() -> Binaries:
+def find_binaries(lib: Path = Path("/usr/lib/postgresql"), share: Path = Path("/usr/share/postgresql"),
+                  use_path: bool = True) -> Binaries:
     """The newest installed PostgreSQL ≥ 14 that has PostGIS 3; a clear error naming the package if none."""
     found = []
-    for bindir in Path("/usr/lib/postgresql").glob("*/bin"):
+    for bindir in lib.glob("*/bin"):
         try:
             version = int(bindir.parent.name)
         except ValueError:
             continue
         if version >= 14 and (bindir / "initdb").exists():
             found.append(Binaries(version, bindir))
-    pg_config = shutil.which("pg_config")
+    pg_config = shutil.which("pg_config") if use_path else None
     if not found and pg_config:
         bindir = Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip())
         if (bindir / "initdb").exists():
@@ -76,7 +77,8 @@ def find_binaries() -> Binaries:
     if not found:
         raise EmbeddedError(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {INSTALL_HINT}")
     for b in sorted(found, key=lambda b: -b.version):
-        if _postgis_control(b.version):
+        if (share / str(b.version) / "extension" / "postgis.control").exists() or (
+                use_path and _postgis_control(b.version)):
             return b
     versions = ", ".join(str(b.version) for b in found)
     raise EmbeddedError(

@@ -1,0 +1,114 @@
+"""Load the generated demo city into the record: one new generation, and the city's people, places
+and a year of requests (each located to its grid and unit with the engine, generation kept)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pyproj import Geod
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from data.demo_city import build_city
+from gis import bulk, generations, keys
+from gis.db import session_scope
+from gis.locate import LevelData
+from gis.models import LEVELS
+
+_GEOD = Geod(ellps="WGS84")
+
+
+def _noop(step: str, fraction: float) -> None:
+    pass
+
+
+def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None) -> dict:
+    """Build the demo city and write it in one transaction; returns counts, timings and two API keys."""
+    progress = progress or _noop
+    t0 = time.perf_counter()
+    city = build_city(scale, seed, progress=lambda step, f: progress(f"generate: {step}", 0.5 * f))
+    t_gen = time.perf_counter() - t0
+    areas, addr, stations, streets, staff, req = (city.areas, city.addresses, city.stations, city.streets,
+                                                  city.staff, city.requests)
+    with session_scope(engine) as session:
+        conn = session.connection().connection.driver_connection
+        progress("write areas", 0.55)
+        # The demo replaces the whole map and the data that belongs to the old demo city.
+        for table in ("request", "staff_assignment", "staff", "station", "address", "network_edge"):
+            session.execute(text(f"DELETE FROM {table}"))
+        gen = generations.create(session, source=f"demo {scale} seed {seed}", replace_levels=LEVELS)
+        bulk.write_areas(conn, gen, areas["level"].tolist(), areas["code"].tolist(), areas["name"].tolist(),
+                         areas["parent_code"].tolist(), areas["households"].to_numpy(), areas.geometry.values)
+        progress("write addresses", 0.62)
+        comps = [{"road": r, "house_number": h, "estate": e, "building": b, "unit": u} for r, h, e, b, u in
+                 zip(addr["road"], addr["house_number"], addr["estate"], addr["building"], addr["unit_no"])]
+        bulk.write_points(conn, "address", ("address", "components", "households", "building_code", "source"),
+                          (addr["address"].tolist(), comps, addr["households"].to_numpy(),
+                           addr["building_code"].tolist(), ["demo"] * len(addr)),
+                          addr.geometry.x.to_numpy(), addr.geometry.y.to_numpy())
+        progress("write stations and network", 0.68)
+        bulk.write_points(conn, "station", ("name", "kind", "address", "properties"),
+                          (stations["name"].tolist(), stations["kind"].tolist(), stations["address"].tolist(),
+                           [{}] * len(stations)),
+                          stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
+        geoms = streets.geometry.values
+        length_m = np.array([_GEOD.geometry_length(g) for g in geoms])  # metres on the ellipsoid
+        bulk.write_lines(conn, "network_edge", ("source", "name", "kind", "length_m"),
+                         (["demo"] * len(streets), streets["name"].tolist(), streets["kind"].tolist(), length_m),
+                         geoms)
+        progress("write staff", 0.72)
+        _write_staff(session, conn, staff)
+        progress("locate requests", 0.75)
+        grid_codes, unit_codes = _locate(areas, req["lon"].to_numpy(), req["lat"].to_numpy())
+        progress("write requests", 0.8)
+        created = req["created_at"].dt.tz_localize("Asia/Shanghai") if req["created_at"].dt.tz is None \
+            else req["created_at"]
+        bulk.write_points(conn, "request",
+                          ("created_at", "category", "matter_class", "importance", "urgency", "text", "status",
+                           "generation_id", "grid_code", "unit_code"),
+                          (created.astype(str).tolist(),
+                           req["category"].tolist(), req["matter_class"].tolist(),
+                           req["importance"].to_numpy().astype(int), req["urgency"].to_numpy().astype(int),
+                           req["text"].tolist(), ["closed"] * len(req), [gen] * len(req), grid_codes, unit_codes),
+                          req["lon"].to_numpy(), req["lat"].to_numpy())
+        progress("activate", 0.95)
+        generations.activate(session, gen)
+        api_keys = {role: keys.create(session, role) for role in ("admin", "consumer")}
+        session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES ('cli', 'demo', "
+                             "jsonb_build_object('scale', CAST(:s AS text), 'seed', CAST(:seed AS int), "
+                             "'generation', CAST(:g AS int)))"), {"s": scale, "seed": seed, "g": gen})
+    for table in ("address", "station", "network_edge", "request", "staff", "staff_assignment"):
+        with engine.begin() as c:
+            c.execute(text(f"ANALYZE {table}"))
+    progress("done", 1.0)
+    counts = {f"{lvl}s" if lvl != "community" else "communities": int((areas["level"] == lvl).sum())
+              for lvl in LEVELS}
+    counts.update(households=int(areas.loc[areas["level"] == "district", "households"].sum()),
+                  addresses=len(addr), stations=len(stations), network_edges=len(streets),
+                  staff=len(staff), requests=len(req))
+    return {"generation": gen, "scale": scale, "seed": seed, "counts": counts, "keys": api_keys,
+            "seconds": {"generate": round(t_gen, 1), "total": round(time.perf_counter() - t0, 1)}}
+
+
+def _write_staff(session, conn, staff) -> None:
+    """One staff row per person, one assignment each (ids taken from the sequence so COPY can link them)."""
+    n = len(staff)
+    ids = [r[0] for r in session.execute(text(
+        "SELECT nextval(pg_get_serial_sequence('staff', 'id')) FROM generate_series(1, :n)"), {"n": n})]
+    bulk.copy_rows(conn, "staff", ("id", "name", "phone"),
+                   zip(ids, staff["name"].tolist(), staff["phone"].tolist()))
+    bulk.copy_rows(conn, "staff_assignment", ("staff_id", "role", "level", "area_code"),
+                   zip(ids, staff["role"].tolist(), staff["level"].tolist(), staff["area_code"].tolist()))
+
+
+def _locate(areas, lon, lat) -> tuple[list, list]:
+    """Grid and unit codes for many points with the same engine the API uses."""
+    out = []
+    for lvl in ("grid", "unit"):
+        sub = areas[areas["level"] == lvl]
+        data = LevelData.build(sub["code"].tolist(), sub["name"].tolist(), sub["parent_code"].tolist(),
+                               sub["households"].to_numpy(), sub.geometry.values)
+        idx = data.index.query(lon, lat)
+        codes = np.where(idx >= 0, data.codes[np.maximum(idx, 0)], None)
+        out.append(codes.tolist())
+    return out[0], out[1]
