@@ -6,7 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import areas, generations, health, locate
+from api.routers import areas, generations, health, locate, maps
+from maps.assets import mount_static
 from gis.db import get_engine
 from gis.engine_cache import EngineCache
 from gis.settings import Settings, get_settings
@@ -28,13 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="网格 Wangge", version="0.1.0", lifespan=lifespan,
                   description="Grid management: locate, areas, stations, requests, redraws, maps.")
     errors.install(app)
-    for module in (health, locate, areas, generations):
+    for module in (health, locate, areas, generations, maps):
         app.include_router(module.router)
-    try:
-        from api.routers import maps
-        app.include_router(maps.router)
-        from maps.assets import mount_static
-        mount_static(app)
-    except ImportError:  # maps not installed yet
-        pass
+    mount_static(app)
     return app

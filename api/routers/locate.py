@@ -35,7 +35,7 @@ def check_crs(crs: str) -> str:
 
 
 @router.get("/locate")
-def locate_one(
+async def locate_one(
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
     crs: str = "wgs84",
