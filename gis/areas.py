@@ -28,10 +28,10 @@ def feature_collection(session: Session, level: str, parent: str | None = None,
     tol = simplify_m / 111_320.0
     rows = session.execute(text("""
         SELECT ga.code, a.name, ga.level, ga.parent_code, a.households,
-               ST_AsGeoJSON(CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 7)
+               ST_AsGeoJSON(CASE WHEN CAST(:tol AS float8) > 0 THEN ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 7)
                  AS geometry
         FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :lvl AND (:parent IS NULL OR ga.parent_code = :parent)
+        WHERE ga.generation_id = :g AND ga.level = :lvl AND (CAST(:parent AS text) IS NULL OR ga.parent_code = :parent)
         ORDER BY ga.code COLLATE "C"
     """), {"g": generation, "lvl": level, "parent": parent, "tol": tol}).all()
     features = [{

@@ -10,7 +10,7 @@ from datetime import datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Index,
-    Integer, SmallInteger, String, Text, UniqueConstraint, func,
+    Integer, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -34,7 +34,7 @@ class Generation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     based_on: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
-    state: Mapped[str] = mapped_column(String(16), default="committed")
+    state: Mapped[str] = mapped_column(String(16), default="committed", server_default="committed")
     source: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (CheckConstraint("state IN ('draft', 'committed')", name="generation_state"),)
@@ -58,8 +58,8 @@ class Area(Base):
     level: Mapped[str] = mapped_column(String(16))
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(Text)
-    households: Mapped[int] = mapped_column(Integer, default=0)
-    properties: Mapped[dict] = mapped_column(JSONB, default=dict)
+    households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
     __table_args__ = (
         CheckConstraint("level IN ('district','street','community','grid','unit')", name="area_level"),
@@ -124,10 +124,10 @@ class Address(Base):
     __tablename__ = "address"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     address: Mapped[str] = mapped_column(Text)
-    components: Mapped[dict] = mapped_column(JSONB, default=dict)
-    households: Mapped[int] = mapped_column(Integer, default=0)
+    components: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     building_code: Mapped[str | None] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16), default="import")
+    source: Mapped[str] = mapped_column(String(16), default="import", server_default="import")
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     __table_args__ = (
         CheckConstraint("households >= 0", name="address_households"),
@@ -143,7 +143,7 @@ class Station(Base):
     name: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(32))
     address: Mapped[str | None] = mapped_column(Text)
-    properties: Mapped[dict] = mapped_column(JSONB, default=dict)
+    properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     __table_args__ = (Index("station_geom_gist", "geom", postgresql_using="gist"),)
 
@@ -169,10 +169,10 @@ class Request(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     category: Mapped[str] = mapped_column(Text)
     matter_class: Mapped[str] = mapped_column(String(16))
-    importance: Mapped[int] = mapped_column(SmallInteger, default=0)
-    urgency: Mapped[int] = mapped_column(SmallInteger, default=0)
+    importance: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    urgency: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     text: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(32), default="collected")
+    status: Mapped[str] = mapped_column(String(32), default="collected", server_default="collected")
     generation_id: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
     grid_code: Mapped[str | None] = mapped_column(String(32))
     unit_code: Mapped[str | None] = mapped_column(String(32))
@@ -192,7 +192,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     __table_args__ = (CheckConstraint("role IN ('consumer','command','planner','admin')", name="api_key_role"),)
 
 
@@ -204,4 +204,4 @@ class AuditLog(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
-    detail: Mapped[dict] = mapped_column(JSONB, default=dict)
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
