@@ -101,8 +101,8 @@ class LocateEngine:
 
     def answer_one(self, lon: float, lat: float, k_stations: int = 3) -> dict:
         """The full locate answer for one WGS84 point (phones still unmasked: the API masks them)."""
-        hits = self.locate([lon], [lat])
-        areas = {lvl: self.area(lvl, int(hits[lvl][0])) if lvl in hits else None for lvl in LEVELS}
+        areas = {lvl: self.area(lvl, self.levels[lvl].index.query_one(lon, lat)) if lvl in self.levels else None
+                 for lvl in LEVELS}
         found = any(a is not None for a in areas.values())
         return {
             "found": found,

@@ -9,6 +9,7 @@ Among the areas that cover a point the one whose code sorts first answers (CONTR
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,6 +200,19 @@ class LevelIndex:
             pts = idx[hard]
             out[pts] = self._exact(x[pts], y[pts], -2 - v[hard])
         return out
+
+    def query_one(self, x: float, y: float) -> int:
+        """The same answer as `query` for one point, without array overhead on the common path."""
+        if self.n == 0:
+            return EMPTY
+        col = math.floor((x - self.x0) / self.csx)
+        row = math.floor((y - self.y0) / self.csy)
+        if not (0 <= col < self.nx and 0 <= row < self.ny):
+            return EMPTY
+        v = int(self.cell[row * self.nx + col])
+        if v >= EMPTY:
+            return v
+        return int(self._exact(np.array([x], float), np.array([y], float), np.array([-2 - v]))[0])
 
     def _exact(self, px: np.ndarray, py: np.ndarray, m: np.ndarray) -> np.ndarray:
         """PostGIS's ST_Covers winding-number test over each point's candidate slots."""

@@ -108,3 +108,15 @@ def test_hypothesis_edge_neighbourhood(world, picks):
     x = coords[k, 0] + (coords[k + 1, 0] - coords[k, 0]) * t + d
     y = coords[k, 1] + (coords[k + 1, 1] - coords[k, 1]) * t - d
     _compare(world, x, y)
+
+
+def test_single_point_path_equals_batch(world):
+    _, _, loc, geoms = world
+    coords = np.unique(shapely.get_coordinates(np.array(geoms, dtype=object)), axis=0)[::7]
+    rng = np.random.default_rng(3)
+    x = np.r_[coords[:, 0], rng.uniform(BOX[0] - 0.001, BOX[2] + 0.001, 2000)]
+    y = np.r_[coords[:, 1], rng.uniform(BOX[1] - 0.001, BOX[3] + 0.001, 2000)]
+    for level, d in loc.levels.items():
+        batch = d.index.query(x, y)
+        one = np.array([d.index.query_one(float(a), float(b)) for a, b in zip(x, y)])
+        assert np.array_equal(batch, one), level
