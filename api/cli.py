@@ -13,7 +13,8 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="网格 Wangge: grid management service", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="网格 Wangge: grid management service", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The database (embedded PostGIS unless WANGGE_DATABASE_URL is set)", no_args_is_help=True)
 import_app = typer.Typer(help="Import areas, addresses, stations", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)

@@ -31,6 +31,7 @@ def copy_rows(conn, table: str, columns: Sequence[str], rows: Iterable[Sequence]
 def write_areas(conn, generation: int, levels, codes, names, parents, households, geoms) -> None:
     """Insert new area rows and make them members of `generation` with their parents."""
     n = len(codes)
+    parents = [p if isinstance(p, str) and p else None for p in parents]  # pandas gives NaN for None
     geoms = shapely.force_2d(np.asarray(geoms, dtype=object))
     single = shapely.get_type_id(geoms) == 3  # Polygon → MultiPolygon, the column's type
     if single.any():

@@ -1,0 +1,65 @@
+"""Chinese names for the demo city: streets, communities, estates, roads, people, departments."""
+from __future__ import annotations
+
+import numpy as np
+
+_STREET = ["泉城路", "大明湖", "趵突泉", "千佛山", "解放路", "文东", "燕山", "姚家", "龙洞", "智远", "舜华路",
+           "东关", "文化东路", "甸柳", "洪家楼", "山大路", "舜玉路", "八里洼", "王官庄", "兴隆", "七里山", "四里村"]
+_COMM = ["明湖", "曲水亭", "芙蓉", "百花", "泉景", "文苑", "燕子山", "和平", "青龙", "东舍坊", "佛山苑", "历山",
+         "甸柳", "新东", "环山", "佛山", "奥体", "龙奥", "汇隆", "舜耕", "玉函", "金鸡岭", "英雄山", "建新",
+         "舜华", "盛福", "康虹", "丁家", "解放东", "山水", "华能", "东泉", "朝山", "兴福", "姚家", "荆山", "窑头"]
+_ESTATE_HEAD = ["锦绣", "阳光", "幸福", "和谐", "紫薇", "翡翠", "金桥", "银座", "绿地", "万科", "鲁能", "泉城",
+                "丽景", "东方", "华府", "名士", "书香", "枫林", "兰亭", "御景", "春晖", "明珠", "泰和", "嘉园"]
+_ESTATE_TAIL = ["小区", "花园", "苑", "新村", "家园", "家属院"]
+_ROAD_HEAD = ["经十", "解放", "和平", "文化", "历山", "花园", "山大", "二环东", "工业南", "燕子山", "转山", "舜耕",
+              "旅游", "窑头", "黄台", "华龙", "浆水泉", "茂岭山", "七里河", "华信", "奥体中", "龙奥北", "凤山", "港沟"]
+_ROAD_TAIL_EW = ["路", "街", "大道"]
+_ROAD_TAIL_NS = ["路", "街", "巷"]
+_SURNAME = list("王李张刘陈杨黄赵周吴徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈")
+_GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文斌海燕鹏飞晓东雪梅")
+_DEPT = ["区住建局", "区城管局", "区民政局", "区卫健委", "区市场监管局", "区生态环境分局", "区应急管理局",
+         "区教体局", "区人社局", "区司法局", "区交通运输局", "区水务局", "区供电中心", "区税务局", "区文旅局"]
+
+
+class Names:
+    """Deterministic name source: unique names where the city needs them unique."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self._used: set[str] = set()
+
+    def _unique(self, base: str) -> str:
+        name, k = base, 2
+        while name in self._used:
+            name, k = f"{base[:-2]}{k}{base[-2:]}" if len(base) > 2 else f"{base}{k}", k + 1
+        self._used.add(name)
+        return name
+
+    def street(self) -> str:
+        return self._unique(self.rng.choice(_STREET) + "街道")
+
+    def community(self) -> str:
+        return self._unique(self.rng.choice(_COMM) + "社区")
+
+    def estate(self) -> str:
+        return self.rng.choice(_ESTATE_HEAD) + self.rng.choice(_ESTATE_TAIL)
+
+    def roads(self, n: int, axis: str) -> list[str]:
+        tails = _ROAD_TAIL_EW if axis == "ew" else _ROAD_TAIL_NS
+        heads = [h + ("东" if axis == "ew" else "北") * (i // len(_ROAD_HEAD)) for i, h in
+                 enumerate(_ROAD_HEAD * (n // len(_ROAD_HEAD) + 1))]
+        order = self.rng.permutation(len(heads))
+        return [heads[order[i]] + tails[i % len(tails)] for i in range(n)]
+
+    def person(self) -> str:
+        return self.rng.choice(_SURNAME) + "".join(self.rng.choice(_GIVEN, self.rng.integers(1, 3)))
+
+    def department(self) -> str:
+        return str(self.rng.choice(_DEPT))
+
+    def mobile(self) -> str:
+        return str(self.rng.choice(["138", "139", "150", "151", "158", "186", "187"])) + \
+            f"{int(self.rng.integers(0, 10**8)):08d}"
+
+    def office(self) -> str:
+        return f"0531-{int(self.rng.integers(8000_0000, 8999_9999))}"
