@@ -361,13 +361,13 @@ def _requests(rng, addresses, areas, n, lattice) -> pd.DataFrame:
     k_spots = 8
     spots = rng.choice(len(ax), k_spots, replace=False, p=w / w.sum())
     spot_of = rng.integers(0, k_spots, n_hot)
-    # hotspot requests land on addresses within ~250 m of the hotspot's centre
+    # hotspot requests land on addresses within ~120 m of the hotspot's centre
     hot_addr = np.empty(n_hot, dtype=np.int64)
     m_per_deg = 111_320.0
     for s in range(k_spots):
         dx = (ax - ax[spots[s]]) * m_per_deg * np.cos(np.radians(ay[spots[s]]))
         dy = (ay - ay[spots[s]]) * m_per_deg
-        near = np.flatnonzero(dx * dx + dy * dy < 250.0 ** 2)
+        near = np.flatnonzero(dx * dx + dy * dy < 120.0 ** 2)
         sel = spot_of == s
         hot_addr[sel] = rng.choice(near, int(sel.sum()))
     which = np.r_[base, hot_addr]
