@@ -72,8 +72,12 @@ class LevelIndex:
         xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
         lat0 = (ymin + ymax) / 2
         if cell_m is None:
-            areas_m2 = shapely.area(geoms) * M_PER_DEG ** 2 * np.cos(np.radians(lat0))
-            cell_m = float(np.clip(np.sqrt(np.median(areas_m2)) / 16.0, 1.0, 2000.0))
+            # Small against the areas (most cells pure) and against the edges (few edges per row band,
+            # so a point near a long straight boundary still tests only a handful of edges).
+            k = np.cos(np.radians(lat0))
+            areas_m2 = shapely.area(geoms) * M_PER_DEG ** 2 * k
+            edge_m = np.hypot((e.x2 - e.x1) * M_PER_DEG * k, (e.y2 - e.y1) * M_PER_DEG)
+            cell_m = float(np.clip(min(np.sqrt(np.median(areas_m2)) / 12.0, 1.5 * np.median(edge_m)), 1.0, 2000.0))
         csy = cell_m / M_PER_DEG
         csx = cell_m / (M_PER_DEG * max(np.cos(np.radians(lat0)), 0.01))
         # Two cells of margin all round; coarsen until the raster fits the budget.
@@ -96,30 +100,36 @@ class LevelIndex:
 
     def _build(self, geoms: np.ndarray, e: _Edges) -> None:
         nx, ny = self.nx, self.ny
-        # 1. Cells a boundary comes near: sample every edge at most a quarter cell apart; a point of
-        #    the edge in cell C lies within 1/8 cell of a sample, so mark the sample's cell and the
-        #    neighbours it is that close to (plus a margin, so float rounding at borders cannot matter).
-        span = np.maximum(np.abs(e.x2 - e.x1) / self.csx, np.abs(e.y2 - e.y1) / self.csy)
-        nsamp = np.ceil(span * 4).astype(np.int64) + 1
-        owner, k = _expand(np.zeros(len(nsamp), np.int64), nsamp)
-        t = k / np.maximum(nsamp[owner] - 1, 1)
-        fx = (e.x1[owner] + (e.x2[owner] - e.x1[owner]) * t - self.x0) / self.csx
-        fy = (e.y1[owner] + (e.y2[owner] - e.y1[owner]) * t - self.y0) / self.csy
-        del owner, k, t
-        col, row = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
-        fx -= col
-        fy -= row
-        margin = 0.13
-        dxs = [np.zeros(len(fx), bool), fx < margin, fx > 1 - margin]
-        dys = [np.zeros(len(fy), bool), fy < margin, fy > 1 - margin]
-        near = np.zeros((ny, nx), dtype=bool)
-        for dx, mx in zip((0, -1, 1), dxs):
-            for dy, my in zip((0, -1, 1), dys):
-                sel = (mx if dx else True) & (my if dy else True)
-                if dx == 0 and dy == 0:
-                    sel = np.ones(len(fx), bool)
-                near[np.clip(row[sel] + dy, 0, ny - 1), np.clip(col[sel] + dx, 0, nx - 1)] = True
-        del col, row, fx, fy, dxs, dys
+        # 1. Cells a boundary touches (the exact supercover of every edge): the cells of both ends and
+        #    those on either side of every grid line an edge crosses. Crossings within a hair (1e-6
+        #    cell) of a cell corner mark both sides, so float rounding at borders cannot matter.
+        near = np.zeros(ny * nx, dtype=bool)
+        fx1, fy1 = (e.x1 - self.x0) / self.csx, (e.y1 - self.y0) / self.csy
+        fx2, fy2 = (e.x2 - self.x0) / self.csx, (e.y2 - self.y0) / self.csy
+        eps = 1e-6
+
+        def mark(fx, fy):
+            for cx in (np.floor(fx - eps), np.floor(fx + eps)):
+                for cy in (np.floor(fy - eps), np.floor(fy + eps)):
+                    c = np.clip(cx.astype(np.int64), 0, nx - 1)
+                    r = np.clip(cy.astype(np.int64), 0, ny - 1)
+                    near[r * nx + c] = True
+
+        mark(fx1, fy1)
+        mark(fx2, fy2)
+        for a1, b1, a2, b2, swap in ((fx1, fy1, fx2, fy2, False), (fy1, fx1, fy2, fx2, True)):
+            lo, hi = np.minimum(a1, a2), np.maximum(a1, a2)
+            first = np.floor(lo).astype(np.int64) + 1
+            last = np.floor(hi).astype(np.int64)
+            owner, line = _expand(first, np.maximum(last + 1, first))
+            if len(owner):
+                t = (line - a1[owner]) / (a2[owner] - a1[owner])
+                other = b1[owner] + (b2[owner] - b1[owner]) * t
+                if swap:
+                    mark(other, line.astype(np.float64))
+                else:
+                    mark(line.astype(np.float64), other)
+        near = near.reshape(ny, nx)
 
         # 2. Pure cells: label connected pieces, decide each piece at one representative cell.
         comp, ncomp = ndimage.label(~near)
@@ -144,43 +154,48 @@ class LevelIndex:
         del near
         self.n_mixed = len(mixed)
         cell[mixed] = -2 - np.arange(len(mixed), dtype=np.int32)
-        mcol, mrow = mixed % nx, mixed // nx
-        bx0 = self.x0 + mcol * self.csx
-        by0 = self.y0 + mrow * self.csy
-        boxes = shapely.box(bx0 - self.csx * 0.01, by0 - self.csy * 0.01,
-                            bx0 + self.csx * 1.01, by0 + self.csy * 1.01)
-        bboxes = shapely.envelope(geoms)
-        btree = shapely.STRtree(bboxes)
-        ci, ai = btree.query(boxes)  # bounding boxes only: a superset, decided exactly at query time
-        del boxes
-        o = np.lexsort((ai, ci))  # per mixed cell, candidates in code order
-        ci, ai = ci[o], ai[o]
+        mrow = mixed // nx
+        ci, ai = self._candidates(geoms, cell)
         self.mc_ptr = np.searchsorted(ci, np.arange(len(mixed) + 1)).astype(np.int64)
         self.slot_area = ai.astype(np.int32)
 
-        # 4. Per slot (mixed cell, candidate): the candidate's edges that a rightward ray from the
-        #    cell can meet: y-range within the cell's row band (±1 row), right end not left of the cell.
+        # 4. Per slot (mixed cell, candidate): the candidate's edges whose y-range meets the cell's
+        #    row band (±1 row) — every edge a horizontal ray from a point in the cell can cross. Stored
+        #    as a range into the edges sorted by (area, row), so nothing is expanded at build time.
         r0 = np.floor((np.minimum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64) - 1
         r1 = np.floor((np.maximum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64) + 1
         r0, r1 = np.clip(r0, 0, ny - 1), np.clip(r1, 0, ny - 1)
         eid, erow = _expand(r0, r1 + 1)
-        erow = erow.astype(np.int64)
-        earea = e.ring_area[e.ring[eid]].astype(np.int64)
-        key = earea * ny + erow
-        o = np.lexsort((eid, key))
-        key, eid = key[o], eid[o]
-        slot_cell_row = mrow[ci]
-        skey = ai.astype(np.int64) * ny + slot_cell_row
-        lo = np.searchsorted(key, skey, side="left")
-        hi = np.searchsorted(key, skey, side="right")
-        slot_of, pos = _expand(lo, hi)
-        cand = eid[pos]
-        cell_xmin = bx0[ci[slot_of]]
-        keep = np.maximum(e.x1[cand], e.x2[cand]) >= cell_xmin - self.csx
-        slot_of, cand = slot_of[keep], cand[keep]
-        self.slot_eptr = np.searchsorted(slot_of, np.arange(len(ai) + 1)).astype(np.int64)
-        self.slot_edge = cand.astype(np.int32)
+        key = e.ring_area[e.ring[eid]].astype(np.int64) * ny + erow
+        o = np.argsort(key, kind="stable")  # edges stay in ring order within an (area, row) key
+        key = key[o]
+        self.row_edge = eid[o].astype(np.int32)
+        skey = ai.astype(np.int64) * ny + mrow[ci]
+        self.slot_lo = np.searchsorted(key, skey, side="left")
+        self.slot_hi = np.searchsorted(key, skey, side="right")
         self.cell = cell
+
+    def _candidates(self, geoms: np.ndarray, cell: np.ndarray, chunk: int = 8192):
+        """(mixed cell, area) pairs for every area whose bounding box (grown by a cell) meets the
+        cell: a superset of the areas that can cover a point there, decided exactly at query time.
+        Sorted by cell, then by area (code order)."""
+        b = shapely.bounds(geoms)
+        c0 = np.clip(np.floor((b[:, 0] - self.x0) / self.csx).astype(np.int64) - 1, 0, self.nx - 1)
+        c1 = np.clip(np.floor((b[:, 2] - self.x0) / self.csx).astype(np.int64) + 1, 0, self.nx - 1)
+        r0 = np.clip(np.floor((b[:, 1] - self.y0) / self.csy).astype(np.int64) - 1, 0, self.ny - 1)
+        r1 = np.clip(np.floor((b[:, 3] - self.y0) / self.csy).astype(np.int64) + 1, 0, self.ny - 1)
+        ms, as_ = [], []
+        for s in range(0, len(geoms), chunk):  # bounded memory for 78,000 units
+            sl = slice(s, s + chunk)
+            aid, row = _expand(r0[sl], r1[sl] + 1)
+            k, col = _expand(c0[sl][aid], c1[sl][aid] + 1)
+            v = cell[row[k] * self.nx + col]
+            keep = v <= -2
+            ms.append((-2 - v[keep]).astype(np.int64))
+            as_.append(aid[k][keep] + s)
+        m, a = np.concatenate(ms), np.concatenate(as_)
+        o = np.argsort(m, kind="stable")  # stable: areas stay in code order within a cell
+        return m[o], a[o]
 
     # -- querying ---------------------------------------------------------------------------------
     def query(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -218,8 +233,8 @@ class LevelIndex:
         """PostGIS's ST_Covers winding-number test over each point's candidate slots."""
         e = self._e
         pair_pt, slot = _expand(self.mc_ptr[m], self.mc_ptr[m + 1])
-        pair_of, ek = _expand(self.slot_eptr[slot], self.slot_eptr[slot + 1])
-        edge = self.slot_edge[ek]
+        pair_of, ek = _expand(self.slot_lo[slot], self.slot_hi[slot])
+        edge = self.row_edge[ek]
         qx, qy = px[pair_pt[pair_of]], py[pair_pt[pair_of]]
         x1, y1, x2, y2 = e.x1[edge], e.y1[edge], e.x2[edge], e.y2[edge]
         side = (x2 - x1) * (qy - y1) - (qx - x1) * (y2 - y1)
@@ -259,4 +274,5 @@ class LevelIndex:
     def nbytes(self) -> int:
         if self.n == 0:
             return 0
-        return sum(a.nbytes for a in (self.cell, self.mc_ptr, self.slot_area, self.slot_eptr, self.slot_edge))
+        return sum(a.nbytes for a in (self.cell, self.mc_ptr, self.slot_area, self.slot_lo, self.slot_hi,
+                                      self.row_edge))

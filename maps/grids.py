@@ -1,0 +1,70 @@
+"""The hierarchy map: districts, streets, communities, grids and units of one generation, and stations."""
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import numpy as np
+import shapely
+
+# Per level: outline style, simplification tolerance in metres, and whether the layer starts visible.
+STYLE = {
+    "district": dict(color="#7a0019", weight=4, fill=False, tol_m=8.0, show=True),
+    "street": dict(color="#b35900", weight=3, fill=False, tol_m=5.0, show=True),
+    "community": dict(color="#1b5e20", weight=2, fill=False, tol_m=3.0, show=True),
+    "grid": dict(color="#455a64", weight=1, fill=True, tol_m=1.5, show=True),
+    "unit": dict(color="#9e9e9e", weight=0.5, fill=False, tol_m=0.5, show=False),
+}
+LABEL = {"district": "区县 district", "street": "街道 street", "community": "社区 community",
+         "grid": "网格 grid", "unit": "十联户 unit"}
+PASTEL = ["#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5d8bd", "#fddaec", "#f2f2f2"]
+KIND = {"party_service_center": ("党群服务中心", "#c62828"), "convenience_station": ("便民服务站", "#1565c0"),
+        "red_post": ("红色驿站", "#ad1457")}
+
+
+def _light(geoms: np.ndarray, tol_m: float) -> np.ndarray:
+    """Simplified (topology kept) and rounded to ~1 cm, so city-scale pages stay small."""
+    g = shapely.simplify(geoms, tol_m / 111_320.0, preserve_topology=True)
+    return shapely.set_precision(g, 1e-7)
+
+
+def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None, title: str = "网格 Wangge",
+              unit_limit: int = 20_000) -> folium.Map:
+    """A folium map with one toggleable layer per level present, tooltips, stations; no tile layer
+    (intranets have none), so the page needs nothing but the service's own assets."""
+    xmin, ymin, xmax, ymax = areas.total_bounds if len(areas) else (116.9, 36.6, 117.1, 36.7)
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    m.get_root().header.add_child(folium.Element(
+        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"))
+    for level, style in STYLE.items():
+        sub = areas[areas["level"] == level]
+        if sub.empty:
+            continue
+        name = f"{LABEL[level]} ({len(sub):,})"
+        if level == "unit" and len(sub) > unit_limit:
+            folium.FeatureGroup(name=f"{name}: too many to draw here, zoom into a grid", show=False).add_to(m)
+            continue
+        frame = gpd.GeoDataFrame({
+            "code": sub["code"].to_numpy(), "name": sub["name"].to_numpy(),
+            "households": sub["households"].astype(int).to_numpy(),
+            "fill": [PASTEL[hash(c) % len(PASTEL)] for c in sub["code"]] if style["fill"] else "#ffffff",
+        }, geometry=_light(sub.geometry.values, style["tol_m"]), crs=4326)
+        group = folium.FeatureGroup(name=name, show=style["show"])
+        folium.GeoJson(
+            frame.__geo_interface__,
+            style_function=lambda f, s=style: {
+                "color": s["color"], "weight": s["weight"], "fill": s["fill"],
+                "fillColor": f["properties"]["fill"], "fillOpacity": 0.45 if s["fill"] else 0},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "code", "households"], aliases=["名称", "编码", "户数"]),
+            smooth_factor=1.0,
+        ).add_to(group)
+        group.add_to(m)
+    if stations is not None and len(stations):
+        group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
+        for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
+            label, colour = KIND.get(kind, (kind, "#333333"))
+            folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
+                                tooltip=f"{name}（{label}）").add_to(group)
+        group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    return m
