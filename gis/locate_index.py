@@ -160,11 +160,12 @@ class LevelIndex:
         self.slot_area = ai.astype(np.int32)
 
         # 4. Per slot (mixed cell, candidate): the candidate's edges whose y-range meets the cell's
-        #    row band (±1 row) — every edge a horizontal ray from a point in the cell can cross. Stored
+        #    row — every edge a horizontal ray from a point in the cell can cross. Stored
         #    as a range into the edges sorted by (area, row), so nothing is expanded at build time.
-        r0 = np.floor((np.minimum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64) - 1
-        r1 = np.floor((np.maximum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64) + 1
-        r0, r1 = np.clip(r0, 0, ny - 1), np.clip(r1, 0, ny - 1)
+        #    (The same floor() as a query point's row: monotone, so an edge whose y-range holds the
+        #    point's y always lists the point's row.)
+        r0 = np.clip(np.floor((np.minimum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64), 0, ny - 1)
+        r1 = np.clip(np.floor((np.maximum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64), 0, ny - 1)
         eid, erow = _expand(r0, r1 + 1)
         key = e.ring_area[e.ring[eid]].astype(np.int64) * ny + erow
         o = np.argsort(key, kind="stable")  # edges stay in ring order within an (area, row) key
