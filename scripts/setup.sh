@@ -27,9 +27,13 @@ if ! have_postgis; then
   done
   [ ${#pkgs[@]} -gt 0 ] || { echo "no postgresql-N-postgis-3 package found in apt" >&2; exit 1; }
 fi
-if [ $want_test -eq 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  [ ${#pkgs[@]} -gt 0 ] || $SUDO apt-get update -qq
-  pkgs+=(chromium)
+if [ $want_test -eq 1 ]; then  # a browser and a CJK font, to check map pages as a person sees them
+  missing=()
+  for p in chromium fonts-wqy-microhei; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ ${#pkgs[@]} -gt 0 ] || $SUDO apt-get update -qq
+    pkgs+=("${missing[@]}")
+  fi
 fi
 command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 if [ ${#pkgs[@]} -gt 0 ]; then

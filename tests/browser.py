@@ -1,0 +1,76 @@
+"""Headless Chromium as a person's browser: load a page with every outside host unreachable, and report
+the DOM after scripts ran, every console message, the page's failed requests (from Chromium's net log)
+and a screenshot."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+         # no outside world: every host but the loopback fails to resolve
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+
+BROWSER_OWN_HOSTS = ("google.com", "googleapis.com", "gstatic.com", "gvt1.com")
+
+
+@dataclass
+class PageReport:
+    dom: str
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+
+
+def load_page(url: str, screenshot: Path | None = None, budget_ms: int = 8000) -> PageReport:
+    """Load `url`, let scripts run for `budget_ms` of virtual time, and report what happened."""
+    if not CHROMIUM:
+        raise RuntimeError("chromium is not installed (apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        netlog = Path(profile) / "net.json"
+        base = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
+                "--enable-logging=stderr", "--v=0", f"--log-net-log={netlog}", "--net-log-capture-mode=Default"]
+        dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+        # every console message counts: our pages log nothing when all is well
+        errors = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+        failed = _failed_requests(netlog)
+        if screenshot is not None:
+            subprocess.run([*base, f"--screenshot={screenshot}", "--window-size=1200,900", url],
+                           capture_output=True, text=True, timeout=120)
+    return PageReport(dom.stdout, errors, failed, screenshot if screenshot and screenshot.exists() else None)
+
+
+def _failed_requests(netlog: Path) -> list[str]:
+    """URLs whose load failed, from Chromium's net log (the DNS rule makes every remote load fail)."""
+    if not netlog.exists():
+        return []
+    text = netlog.read_text(errors="replace").rstrip()
+    log = None
+    for candidate in (text, text.rstrip(",") + "]}"):  # a log cut short lacks its closing brackets
+        try:
+            log = json.loads(candidate)
+            break
+        except json.JSONDecodeError:
+            continue
+    if log is None:
+        return ["<unreadable net log>"]
+    urls, failed = {}, []
+    for ev in log.get("events", []):
+        params, src = ev.get("params", {}), ev.get("source", {}).get("id")
+        if "url" in params:
+            urls.setdefault(src, params["url"])
+    for ev in log.get("events", []):
+        params, src = ev.get("params", {}), ev.get("source", {}).get("id")
+        err = params.get("net_error")
+        if isinstance(err, int) and err < 0 and err != -3 and src in urls:  # -3: aborted by the page
+            host = urlsplit(urls[src]).hostname or ""
+            if not host.endswith(BROWSER_OWN_HOSTS):  # Chromium's own update/time/account pings
+                failed.append(f"{urls[src]} (net error {err})")
+    return sorted(set(failed))

@@ -1,0 +1,82 @@
+"""/maps/grids as a person sees it: served by the real app with the demo city, loaded in headless
+Chromium with the outside world unreachable; the map, its layers and no errors."""
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from data.load_demo import load_demo
+from gis.settings import Settings
+from maps.assets import ExternalAsset, render
+from tests.browser import CHROMIUM, load_page
+
+SHOT = Path("/tmp/wangge_grids_map.png")
+
+
+def test_render_refuses_remote_assets():
+    import folium
+    m = folium.Map(tiles=None)
+    m.default_js = [("evil", "https://cdn.example.com/x.js")]
+    with pytest.raises(KeyError, match="cdn.example.com"):
+        render(m)
+
+
+@pytest.fixture(scope="module")
+def server(engine, pg_url):
+    from sqlalchemy import text
+    from tests.conftest import DATA_TABLES
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    report = load_demo(engine, "small", seed=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Settings(database_url=pg_url))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}", report
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_grids_page_needs_a_map_role(server):
+    import urllib.error
+    import urllib.request
+    base, report = server
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{base}/maps/grids")
+    assert err.value.code == 401
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{base}/maps/grids?api_key={report['keys']['consumer']}")
+    assert err.value.code == 403
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_grids_page_renders_offline(server, tmp_path):
+    base, report = server
+    shot = tmp_path / "grids.png"
+    page = load_page(f"{base}/maps/grids?api_key={report['keys']['admin']}", screenshot=shot)
+    assert "leaflet-container" in page.dom, "Leaflet did not start"
+    paths = len(re.findall(r"<path[^>]*leaflet-interactive", page.dom))
+    canvases = page.dom.count("<canvas")
+    assert paths > 0 or canvases > 0, "no vector layer was drawn"
+    layers = re.findall(r'leaflet-control-layers-selector', page.dom)
+    assert len(layers) >= 5, "one layer per level plus stations in the layer control"
+    for label in ("网格 grid", "社区 community", "街道 street", "服务站 stations"):
+        assert label in page.dom
+    assert page.console_errors == []
+    assert page.failed_requests == []
+    assert page.screenshot is not None and page.screenshot.stat().st_size > 10_000
+    shutil.copy(page.screenshot, SHOT)
