@@ -114,7 +114,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_http(engine, x, y, seconds=15, connections=32):
+def bench_http(engine, x, y, seconds=15, connections=16):
     wrk = shutil.which("wrk")
     if not wrk:
         return "wrk is not installed (apt-get install wrk): HTTP part skipped"
@@ -206,7 +206,7 @@ def main():
           f"(within excludes boundary points; ours follows ST_Covers)")
     print("engine = PostGIS on a 2,000-point sample: True")
     if not args.skip_http:
-        print("\nHTTP GET /v1/locate (uvicorn, 2 workers, wrk -t2 -c32 over loopback on the same 2 cores):")
+        print("\nHTTP GET /v1/locate (uvicorn, 2 workers, wrk -t2 -c16 over loopback on the same 2 cores):")
         print(json.dumps(bench_http(engine, x, y), indent=1))
 
 

@@ -1,0 +1,240 @@
+"""`wangge import areas`: one level of official boundaries into a new, active generation.
+
+Every feature is checked before anything is written (empty or non-polygon geometry, blank or duplicate
+code, invalid geometry that cannot be repaired within 0.1 % of its area, a parent that does not exist,
+a child outside its parent); any bad feature refuses the whole import with all of them listed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from gis import bulk, generations
+from gis.db import session_scope
+from gis.importers.common import ImportRefused, audit, metric_crs, pick_field, read_frame, to_wgs84
+from gis.models import LEVEL_RANK, LEVELS
+
+REPAIR_TOLERANCE = 0.001   # a repair may change the area by at most 0.1 % (CONTRACT.md)
+OUTSIDE_TOLERANCE = 0.01   # a child may stick out of its parent by at most 1 % of its area (slivers)
+
+
+def _polygonal(g):
+    """The polygonal part of a repaired geometry (make_valid may add lines or points)."""
+    if g is None or g.is_empty:
+        return g
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _ring_area(g) -> float:
+    """The area the rings enclose by the shoelace formula, as drawn (holes subtracted), even when invalid."""
+    total = 0.0
+    for poly in shapely.get_parts(g):
+        if poly.geom_type != "Polygon":
+            continue
+        ext = np.asarray(poly.exterior.coords)
+        total += abs(_shoelace(ext)) - sum(abs(_shoelace(np.asarray(r.coords))) for r in poly.interiors)
+    return total
+
+
+def _shoelace(c: np.ndarray) -> float:
+    return 0.5 * float(np.sum(c[:-1, 0] * c[1:, 1] - c[1:, 0] * c[:-1, 1]))
+
+
+def check_features(frame: gpd.GeoDataFrame, codes: list, metric) -> tuple[np.ndarray, list[dict], list[str]]:
+    """Geometry and code checks; returns repaired geometries, problems and the codes that were repaired."""
+    problems, repaired = [], []
+    geoms = np.array(frame.geometry.values, dtype=object)
+    seen: dict[str, int] = {}
+    metric_geoms = frame.to_crs(metric).geometry.values
+    for i, (g, code) in enumerate(zip(geoms, codes)):
+        if code is None:
+            problems.append({"feature": i, "code": None, "problem": "no code"})
+        elif code in seen:
+            problems.append({"feature": i, "code": code, "problem": f"duplicate code (also feature {seen[code]})"})
+        else:
+            seen[code] = i
+        if g is None or g.is_empty:
+            problems.append({"feature": i, "code": code, "problem": "empty geometry"})
+            continue
+        if g.geom_type not in ("Polygon", "MultiPolygon"):
+            problems.append({"feature": i, "code": code, "problem": f"{g.geom_type} is not a polygon"})
+            continue
+        if not g.is_valid:
+            reason = shapely.is_valid_reason(g)
+            fixed = _polygonal(shapely.make_valid(g))
+            before = _ring_area(metric_geoms[i])
+            after = shapely.area(_polygonal(shapely.make_valid(metric_geoms[i])))
+            change = abs(after - before) / before if before > 0 else float("inf")
+            if fixed.is_empty or change > REPAIR_TOLERANCE:
+                problems.append({"feature": i, "code": code, "problem":
+                                 f"invalid geometry ({reason}); repairing it changes its area by "
+                                 f"{change:.2%}, more than {REPAIR_TOLERANCE:.1%}"})
+                continue
+            geoms[i] = fixed
+            repaired.append(code)
+    return geoms, problems, repaired
+
+
+def import_areas(engine: Engine, path, level: str, code_field: str | None = None, name_field: str | None = None,
+                 parent_field: str | None = None, households_field: str | None = None, actor: str = "cli") -> dict:
+    """Import one level of areas; see the module docstring. Returns the import report."""
+    if level not in LEVELS:
+        raise ImportRefused(f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    path = Path(path)
+    frame = to_wgs84(read_frame(path), path)
+    if frame.empty:
+        raise ImportRefused(f"{path}: the file has no features")
+    code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)
+    name_col = pick_field(frame, name_field, ("name", "NAME", "名称"), "name", path)
+    hh_col = pick_field(frame, households_field, ("households", "户数"), "households", path, required=False)
+    if level == "district" and parent_field:
+        raise ImportRefused("--parent-field: districts have no parent")
+    parent_col = pick_field(frame, parent_field, (), "parent", path) if parent_field else None
+
+    codes = [None if c is None or (isinstance(c, float) and np.isnan(c)) or str(c).strip() == "" else
+             str(int(c)) if isinstance(c, (float, np.floating)) and float(c).is_integer() else str(c).strip()
+             for c in frame[code_col]]
+    names = [str(n) if n is not None and str(n) != "nan" else (codes[i] or "") for i, n in enumerate(frame[name_col])]
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    metric = metric_crs((xmin + xmax) / 2, (ymin + ymax) / 2)
+    geoms, problems, repaired = check_features(frame, codes, metric)
+    households = None
+    if hh_col:
+        hh = frame[hh_col].to_numpy()
+        households = []
+        for i, v in enumerate(hh):
+            try:
+                n = int(v)
+                if n < 0:
+                    raise ValueError
+                households.append(n)
+            except (TypeError, ValueError):
+                problems.append({"feature": i, "code": codes[i], "problem": f"households {v!r} is not a count"})
+                households.append(0)
+
+    parent_level = LEVELS[LEVEL_RANK[level] - 1] if LEVEL_RANK[level] else None
+    with session_scope(engine) as session:
+        active = generations.active_id(session)
+        parents = _parents(session, active, parent_level, frame, parent_col, geoms, codes, problems, metric)
+        if problems:
+            raise ImportRefused(f"{path}: import refused, {len(problems)} problem(s); nothing was written",
+                                sorted(problems, key=lambda p: p["feature"]))
+        replaced = session.execute(text(
+            "SELECT count(*) FROM generation_area WHERE generation_id = :g AND level = :l"),
+            {"g": active, "l": level}).scalar() if active else 0
+        gen = generations.create(session, source=f"import {level}", note=str(path), based_on=active,
+                                 replace_levels=(level,))
+        conn = session.connection().connection.driver_connection
+        bulk.write_areas(conn, gen, [level] * len(codes), codes, names, parents,
+                         households if households is not None else np.zeros(len(codes), int), geoms)
+        if households is None:
+            _households_from_registry(session, gen, level)
+        reparented = _reparent_children(session, gen, level)
+        generations.activate(session, gen)
+        report = {"generation": gen, "level": level, "imported": len(codes), "repaired": repaired,
+                  "reparented": reparented, "replaced": int(replaced), "file": str(path)}
+        audit(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
+              | {"reparented": len(reparented)})
+    return report
+
+
+def _parents(session, active, parent_level, frame, parent_col, geoms, codes, problems, metric) -> list:
+    """Each feature's parent code: from the field (must exist) or by containment of its representative
+    point; and in both cases the child must not stick out of its parent by more than 1 %."""
+    n = len(codes)
+    if parent_level is None:
+        return [None] * n
+    rows = session.execute(text("""
+        SELECT ga.code, ST_AsBinary(a.geom) AS wkb FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = :l ORDER BY ga.code COLLATE "C"
+    """), {"g": active, "l": parent_level}).all() if active else []
+    if not rows:
+        for i in range(n):
+            problems.append({"feature": i, "code": codes[i],
+                             "problem": f"there are no {parent_level} areas yet to hold it: import that level first"})
+        return [None] * n
+    pcodes = [r.code for r in rows]
+    pgeoms = shapely.from_wkb([bytes(r.wkb) for r in rows])
+    index = {c: k for k, c in enumerate(pcodes)}
+    usable = np.array([g is not None and not g.is_empty and g.geom_type in ("Polygon", "MultiPolygon") and g.is_valid
+                       for g in geoms])
+    parent_idx = np.full(n, -1)
+    if parent_col:
+        for i, v in enumerate(frame[parent_col]):
+            key = None if v is None else str(v).strip()
+            if key not in index:
+                problems.append({"feature": i, "code": codes[i],
+                                 "problem": f"parent code {key!r} is not a {parent_level} in generation {active}"})
+            else:
+                parent_idx[i] = index[key]
+    else:
+        tree = shapely.STRtree(pgeoms)
+        reps = shapely.point_on_surface(np.where(usable, geoms, None))
+        pi, ai = tree.query(reps[usable], predicate="intersects")
+        ok = np.flatnonzero(usable)
+        first = np.full(len(ok), len(pcodes))
+        np.minimum.at(first, pi, ai)  # parents are in code order: the first code wins, as in locate
+        first[first == len(pcodes)] = -1
+        parent_idx[ok] = first
+        for i in ok[first == -1]:
+            problems.append({"feature": int(i), "code": codes[i], "problem": f"outside every {parent_level}"})
+    # a child outside its parent (beyond slivers)
+    check = np.flatnonzero(usable & (parent_idx >= 0))
+    if len(check):
+        to_m = gpd.GeoSeries(list(geoms[check]), crs=4326).to_crs(metric).values
+        par_m = gpd.GeoSeries(list(pgeoms[parent_idx[check]]), crs=4326).to_crs(metric).values
+        area = shapely.area(to_m)
+        outside = shapely.area(shapely.difference(to_m, par_m))
+        for i, a, o in zip(check, area, outside):
+            if a > 0 and o / a > OUTSIDE_TOLERANCE:
+                problems.append({"feature": int(i), "code": codes[i], "problem":
+                                 f"{o / a:.1%} of it lies outside its parent {pcodes[parent_idx[i]]}"})
+    return [pcodes[k] if k >= 0 else None for k in parent_idx]
+
+
+def _households_from_registry(session, gen: int, level: str) -> None:
+    session.execute(text("""
+        UPDATE area a SET households = s.hh FROM (
+            SELECT ga.area_id, coalesce(sum(ad.households), 0) AS hh
+            FROM generation_area ga JOIN area x ON x.id = ga.area_id
+            LEFT JOIN address ad ON ST_Covers(x.geom, ad.geom)
+            WHERE ga.generation_id = :g AND ga.level = :l GROUP BY ga.area_id) s
+        WHERE a.id = s.area_id
+    """), {"g": gen, "l": level})
+
+
+def _reparent_children(session, gen: int, level: str) -> list[dict]:
+    """Children one level down, carried forward, whose parent code no longer exists: give them the new
+    area that covers their representative point (first code wins); refuse if none does."""
+    if LEVEL_RANK[level] == len(LEVELS) - 1:
+        return []
+    child_level = LEVELS[LEVEL_RANK[level] + 1]
+    rows = session.execute(text("""
+        SELECT c.area_id, c.code, c.parent_code,
+               (SELECT p.code FROM generation_area p JOIN area pa ON pa.id = p.area_id
+                WHERE p.generation_id = :g AND p.level = :l AND ST_Covers(pa.geom, ST_PointOnSurface(ca.geom))
+                ORDER BY p.code COLLATE "C" LIMIT 1) AS new_parent
+        FROM generation_area c JOIN area ca ON ca.id = c.area_id
+        WHERE c.generation_id = :g AND c.level = :cl
+          AND NOT EXISTS (SELECT 1 FROM generation_area p WHERE p.generation_id = :g AND p.level = :l
+                          AND p.code = c.parent_code)
+    """), {"g": gen, "l": level, "cl": child_level}).all()
+    orphans = [r for r in rows if r.new_parent is None]
+    if orphans:
+        raise ImportRefused(
+            f"import refused: {len(orphans)} {child_level}(s) would lose their parent and lie outside every new "
+            f"{level}; nothing was written",
+            [{"feature": None, "code": r.code, "problem": f"parent {r.parent_code} is gone and no new {level} holds it"}
+             for r in orphans])
+    for r in rows:
+        session.execute(text("UPDATE generation_area SET parent_code = :p WHERE generation_id = :g AND area_id = :a"),
+                        {"p": r.new_parent, "g": gen, "a": r.area_id})
+    return [{"code": r.code, "from": r.parent_code, "to": r.new_parent} for r in rows]

@@ -1,0 +1,75 @@
+"""`wangge import stations`: service stations (points with name and kind) from any OGR-readable file,
+or a CSV with lon/lat columns. Kinds may be given in English or Chinese."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from gis import bulk, generations
+from gis.db import session_scope
+from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
+from gis.models import STATION_KINDS
+
+KIND_NAMES = {"党群服务中心": "party_service_center", "便民服务站": "convenience_station", "红色驿站": "red_post"}
+
+
+def _frame(path: Path) -> gpd.GeoDataFrame:
+    if path.suffix.lower() == ".csv":
+        try:
+            df = pd.read_csv(path, encoding="utf-8-sig")
+        except Exception as exc:
+            raise ImportRefused(f"{path}: cannot be read as CSV: {exc}") from exc
+        missing = [c for c in ("lon", "lat") if c not in df.columns]
+        if missing:
+            raise ImportRefused(f"{path}: a CSV of stations needs lon and lat columns; missing {', '.join(missing)}")
+        x = pd.to_numeric(df["lon"], errors="coerce")
+        y = pd.to_numeric(df["lat"], errors="coerce")
+        geom = [None if pd.isna(a) or pd.isna(b) else shapely.Point(a, b) for a, b in zip(x, y)]
+        return gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=geom, crs=4326)
+    return read_frame(path)
+
+
+def import_stations(engine, path, actor: str = "cli") -> dict:
+    path = Path(path)
+    frame = to_wgs84(_frame(path), path)
+    name_col = pick_field(frame, None, ("name", "名称"), "name", path)
+    kind_col = pick_field(frame, None, ("kind", "类型"), "kind", path)
+    addr_col = pick_field(frame, None, ("address", "地址"), "address", path, required=False)
+    problems, rows = [], []
+    for i, (name, kind, g) in enumerate(zip(frame[name_col], frame[kind_col], frame.geometry)):
+        name = "" if name is None or str(name) == "nan" else str(name).strip()
+        kind = KIND_NAMES.get(str(kind).strip(), str(kind).strip())
+        bad = []
+        if not name:
+            bad.append("no name")
+        if kind not in STATION_KINDS:
+            bad.append(f"kind {kind!r} is not one of {', '.join(STATION_KINDS)} (or 党群服务中心, 便民服务站, 红色驿站)")
+        if g is None or g.is_empty:
+            bad.append("empty geometry")
+        elif g.geom_type != "Point":
+            bad.append(f"{g.geom_type} is not a point")
+        problems += [{"feature": i, "code": name or None, "problem": b} for b in bad]
+        if not bad:
+            addr = frame[addr_col].iat[i] if addr_col else None
+            rows.append((name, kind, None if addr is None or str(addr) == "nan" else str(addr), g.x, g.y))
+    if problems:
+        raise ImportRefused(f"{path}: import refused, {len(problems)} problem(s); nothing was written", problems)
+    if not rows:
+        raise ImportRefused(f"{path}: the file has no features")
+    from sqlalchemy import text
+    with session_scope(engine) as session:
+        replaced = 0
+        for name, kind, *_ in rows:
+            replaced += session.execute(text("DELETE FROM station WHERE name = :n AND kind = :k"),
+                                        {"n": name, "k": kind}).rowcount
+        conn = session.connection().connection.driver_connection
+        bulk.write_points(conn, "station", ("name", "kind", "address", "properties"),
+                          ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [{}] * len(rows)),
+                          [r[3] for r in rows], [r[4] for r in rows])
+        generations.notify_data_changed(session)
+        report = {"inserted": len(rows) - replaced, "replaced": replaced, "file": str(path)}
+        audit(session, actor, "import stations", report)
+    return report
