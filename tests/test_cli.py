@@ -56,3 +56,29 @@ def test_locate_bad_input(clean_db, pg_url):
 def test_db_url_json(pg_url):
     out = json.loads(run("db", "url", "--json", env_url=pg_url).stdout)
     assert out["url"].startswith("postgresql+psycopg://")
+
+
+def test_import_areas_via_cli(clean_db, pg_url, tmp_path):
+    import geopandas as gpd
+    import shapely
+    path = tmp_path / "d.geojson"
+    gpd.GeoDataFrame({"code": ["370102"], "name": ["历下区"]}, geometry=[shapely.box(117, 36.6, 117.02, 36.62)],
+                     crs=4326).to_file(path)
+    out = json.loads(run("import", "areas", str(path), "--level", "district", "--json", env_url=pg_url).stdout)
+    assert out["imported"] == 1 and out["level"] == "district"
+    located = json.loads(run("locate", "117.01", "36.61", "--json", env_url=pg_url).stdout)
+    assert located["district"]["code"] == "370102" and located["generation"] == out["generation"]
+    far = tmp_path / "far.geojson"
+    gpd.GeoDataFrame({"code": ["370102001"], "name": ["远街道"]}, geometry=[shapely.box(118, 36.6, 118.02, 36.62)],
+                     crs=4326).to_file(far)
+    bad = run("import", "areas", str(far), "--level", "street", "--json", env_url=pg_url, check=False)
+    assert bad.returncode == 1 and bad.stdout == ""
+    err = json.loads(bad.stderr)
+    assert err["problems"] == [{"feature": 0, "code": "370102001", "problem": "outside every district"}]
+
+
+def test_demo_prints_keys(clean_db, pg_url):
+    out = json.loads(run("demo", "--scale", "small", "--json", env_url=pg_url).stdout)
+    assert out["counts"]["grids"] >= 25 and out["keys"]["admin"].startswith("wg_")
+    located = json.loads(run("locate", "116.88", "36.62", "--json", env_url=pg_url).stdout)
+    assert located["found"] and located["staff"] and located["stations"]
