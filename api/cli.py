@@ -184,7 +184,8 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
     engine = _engine()
     with session_scope(engine) as s:
         gen = active_id(s)
-    locator = build_engine(engine, gen)
+    s = get_settings()
+    locator = build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m)
     if file is not None:
         ids, xs, ys = [], [], []
         try:

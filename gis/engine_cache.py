@@ -16,14 +16,16 @@ from sqlalchemy.engine import Engine
 
 from gis.generations import CHANNEL
 from gis.locate import LocateEngine, build_engine
+from gis.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 
 
 class EngineCache:
-    def __init__(self, engine: Engine, listen: bool = True):
+    def __init__(self, engine: Engine, settings: Settings | None = None, listen: bool = True):
         self._engine = engine
+        self._settings = settings or get_settings()
         self._lock = threading.Lock()
         self._current: LocateEngine | None = None
         self._stale = True
@@ -61,7 +63,8 @@ class EngineCache:
             if cur is None or cur.generation != active or self._rebuild:
                 self._rebuild = False
                 t = time.perf_counter()
-                self._current = build_engine(self._engine, active)
+                self._current = build_engine(self._engine, active, self._settings.walk_speed_m_s,
+                                             self._settings.reach_limit_m)
                 log.info("locate engine for generation %s built in %.2f s", active, time.perf_counter() - t)
             return self._current
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from gis.locate_index import EMPTY, M_PER_DEG, LevelIndex
 from gis.models import LEVELS
+from gis.network import StationReach, load_graph
 
 # Staff roles in the order a locate answer lists them, and the level each one sits at.
 STAFF_ORDER = ("grid_worker", "grid_leader", "unit_leader", "holding_department", "community_secretary")
@@ -79,6 +80,22 @@ class LocateEngine:
     levels: dict[str, LevelData]
     staff: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     stations: Stations | None = None
+    reach: StationReach | None = None
+    speed_m_s: float = 1.0
+
+    def nearest_stations(self, lon: float, lat: float, k: int) -> list[dict]:
+        """Nearest stations by walking on the network (snap distances included); unreachable ones are
+        left out. Without a network: straight line, and each entry says so."""
+        if self.stations is None or not len(self.stations.ids):
+            return []
+        if self.reach is None:
+            return self.stations.nearest(lon, lat, k)
+        idx, dist = self.reach.nearest([lon], [lat], k)
+        s = self.stations
+        return [{"id": int(s.ids[i]), "name": s.names[i], "kind": s.kinds[i], "lon": float(s.lon[i]),
+                 "lat": float(s.lat[i]), "walk_m": round(float(d), 1),
+                 "walk_min": round(float(d) / self.speed_m_s / 60.0, 1), "method": "walking"}
+                for i, d in zip(idx[0], dist[0]) if i >= 0]
 
     def locate(self, lon, lat) -> dict[str, np.ndarray]:
         """Index (into each level's code-ordered arrays) of the answering area, -1 where none."""
@@ -110,7 +127,7 @@ class LocateEngine:
             "generation": self.generation,
             **areas,
             "staff": self.responsible(areas) if found else [],
-            "stations": self.stations.nearest(lon, lat, k_stations) if self.stations else [],
+            "stations": self.nearest_stations(lon, lat, k_stations),
         }
 
     def responsible(self, areas: dict) -> list[dict]:
@@ -182,6 +199,11 @@ def load_stations(engine: Engine) -> Stations:
                     np.array([r.lat for r in rows], dtype=float))
 
 
-def build_engine(engine: Engine, generation: int | None) -> LocateEngine:
+def build_engine(engine: Engine, generation: int | None, speed_m_s: float = 1.0,
+                 reach_limit_m: float = 3000.0) -> LocateEngine:
     levels = load_areas(engine, generation) if generation is not None else {}
-    return LocateEngine(generation, levels, load_staff(engine), load_stations(engine))
+    stations = load_stations(engine)
+    graph = load_graph(engine)
+    reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=reach_limit_m) \
+        if graph is not None and len(stations.ids) else None
+    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s)

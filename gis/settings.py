@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".wangge"), description="embedded cluster and caches")
     walk_speed_m_s: float = Field(1.0, description="walking speed; ~1 m/s gives 900 m in 15 min (GB 50180-2018)")
     service_minutes: float = 15.0
+    reach_limit_m: float = Field(3000.0, description="stations farther than this walk are 'not reachable'")
     nearest_stations: int = 3
     locate_batch_limit: int = 100_000
     grid_households_min: int = 300

@@ -1,0 +1,81 @@
+"""Stations by walking: nearest to a point, a station's service circle, and coverage by area."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import shapely
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.deps import get_db, get_locator, get_settings_dep, require
+from api.routers.locate import check_crs, json_response
+from gis.coords import to_wgs84
+from gis.locate import LocateEngine
+from gis.models import LEVELS
+from gis.service_area import THRESHOLDS_MIN, circle, coverage_table, reach_m
+from gis.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["stations"])
+SPEED_NOTE = ("walking speed default 1.0 m/s: GB 50180-2018 puts the 15-minute life circle at 800–1,000 m of "
+              "walking; routing engines use 1.0–1.4 m/s (3.6–5.1 km/h)")
+
+
+@router.get("/stations/nearest")
+async def nearest(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+                  lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+                  crs: str = "wgs84", k: Annotated[int, Query(ge=1, le=20)] = 3,
+                  _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
+                  settings: Settings = Depends(get_settings_dep)):
+    x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
+    stations = loc.nearest_stations(float(x[0]), float(y[0]), k)
+    return json_response({"speed_m_s": settings.walk_speed_m_s, "speed_note": SPEED_NOTE,
+                          "method": "walking" if loc.reach is not None else "straight_line",
+                          "limit_m": settings.reach_limit_m, "stations": stations})
+
+
+@router.get("/stations/{station_id}/circle")
+def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)] = 15.0,
+                   _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
+                   settings: Settings = Depends(get_settings_dep)):
+    s = loc.stations
+    where = np.flatnonzero(s.ids == station_id) if s is not None else []
+    if not len(where):
+        raise HTTPException(404, f"station {station_id} does not exist")
+    if loc.reach is None:
+        raise HTTPException(409, "there is no walking network yet: import one (wangge import osm) or build the demo")
+    i = int(where[0])
+    limit = reach_m(minutes, settings.walk_speed_m_s)
+    poly = circle(loc.reach.graph, float(s.lon[i]), float(s.lat[i]), limit)
+    return json_response({"type": "Feature", "geometry": shapely.geometry.mapping(poly) if not poly.is_empty else None,
+                          "properties": {"station": int(station_id), "name": s.names[i], "kind": s.kinds[i],
+                                         "minutes": minutes, "speed_m_s": settings.walk_speed_m_s,
+                                         "walk_m": limit, "speed_note": SPEED_NOTE,
+                                         "generation": loc.generation}})
+
+
+@router.get("/coverage")
+def coverage(level: str = "community", _role: str = Depends(require("read")),
+             loc: LocateEngine = Depends(get_locator), engine: Engine = Depends(get_db),
+             settings: Settings = Depends(get_settings_dep)):
+    if level not in LEVELS:
+        raise HTTPException(422, f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    if level not in loc.levels:
+        raise HTTPException(404, f"there are no {level} areas in generation {loc.generation}")
+    if loc.reach is None:
+        raise HTTPException(409, "there is no walking network or no station yet")
+    return json_response(coverage_report(loc, engine, level, settings))
+
+
+def coverage_report(loc: LocateEngine, engine: Engine, level: str, settings: Settings) -> dict:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT ST_X(geom), ST_Y(geom), households FROM address")).all()
+    arr = np.array(rows, dtype=float).reshape(-1, 3)
+    table = coverage_table(loc, level, arr[:, 0], arr[:, 1], arr[:, 2], settings.walk_speed_m_s)
+    total = sum(r["households"] for r in table)
+    summary = {f"share_{m}_min": round(sum(r[f"within_{m}_min"] for r in table) / total, 4) if total else None
+               for m in THRESHOLDS_MIN}
+    return {"level": level, "generation": loc.generation, "speed_m_s": settings.walk_speed_m_s,
+            "speed_note": SPEED_NOTE, "thresholds_min": list(THRESHOLDS_MIN), "households": total,
+            **summary, "areas": table}
