@@ -157,8 +157,10 @@ def import_stations(file: Path, as_json: bool = JsonOpt):
 
 @import_app.command("osm")
 def import_osm(file: Path, as_json: bool = JsonOpt):
-    """Import a walking network, buildings and POIs from an OSM PBF (not built yet: issue 4)."""
-    _fail("importing OSM extracts is not available yet (the walking-network issue builds it)", 2)
+    """Import the walking network, buildings with addresses and POIs from an OSM PBF extract."""
+    from gis.importers import import_osm as fn
+
+    _run_import(fn, file, as_json=as_json)
 
 
 # -- locate ---------------------------------------------------------------------------------------

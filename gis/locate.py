@@ -82,6 +82,7 @@ class LocateEngine:
     stations: Stations | None = None
     reach: StationReach | None = None
     speed_m_s: float = 1.0
+    network_version: int = 0  # the newest network edge id: it changes whenever the network is replaced
 
     def nearest_stations(self, lon: float, lat: float, k: int) -> list[dict]:
         """Nearest stations by walking on the network (snap distances included); unreachable ones are
@@ -206,4 +207,6 @@ def build_engine(engine: Engine, generation: int | None, speed_m_s: float = 1.0,
     graph = load_graph(engine)
     reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=reach_limit_m) \
         if graph is not None and len(stations.ids) else None
-    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s)
+    with engine.connect() as conn:
+        version = conn.execute(text("SELECT coalesce(max(id), 0) FROM network_edge")).scalar()
+    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s, int(version))

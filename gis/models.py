@@ -205,3 +205,28 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+
+
+class Poi(Base):
+    """A point of interest from OpenStreetMap (shops, schools, clinics...), as a point."""
+
+    __tablename__ = "poi"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    osm_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (Index("poi_geom_gist", "geom", postgresql_using="gist"),)
+
+
+class ServiceCircle(Base):
+    """A station's N-minute walking circle, stored per network version and speed."""
+
+    __tablename__ = "service_circle"
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id", ondelete="CASCADE"), primary_key=True)
+    minutes: Mapped[float] = mapped_column(Float, primary_key=True)
+    speed_m_s: Mapped[float] = mapped_column(Float, primary_key=True)
+    network_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)

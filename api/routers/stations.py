@@ -1,10 +1,12 @@
 """Stations by walking: nearest to a point, a station's service circle, and coverage by area."""
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import numpy as np
 import shapely
+import shapely.geometry
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -38,7 +40,8 @@ async def nearest(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=Fal
 @router.get("/stations/{station_id}/circle")
 def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)] = 15.0,
                    _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
-                   settings: Settings = Depends(get_settings_dep)):
+                   engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
+    """The station's N-minute walking circle, computed once per network version and speed and stored."""
     s = loc.stations
     where = np.flatnonzero(s.ids == station_id) if s is not None else []
     if not len(where):
@@ -46,13 +49,27 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
     if loc.reach is None:
         raise HTTPException(409, "there is no walking network yet: import one (wangge import osm) or build the demo")
     i = int(where[0])
-    limit = reach_m(minutes, settings.walk_speed_m_s)
-    poly = circle(loc.reach.graph, float(s.lon[i]), float(s.lat[i]), limit)
-    return json_response({"type": "Feature", "geometry": shapely.geometry.mapping(poly) if not poly.is_empty else None,
+    key = {"s": station_id, "m": minutes, "v": settings.walk_speed_m_s, "n": loc.network_version}
+    with engine.begin() as conn:
+        stored = conn.execute(text("""
+            SELECT ST_AsGeoJSON(geom, 7) FROM service_circle
+            WHERE station_id = :s AND minutes = :m AND speed_m_s = :v AND network_version = :n"""), key).scalar()
+        if stored is None:
+            poly = circle(loc.reach.graph, float(s.lon[i]), float(s.lat[i]), reach_m(minutes, settings.walk_speed_m_s))
+            if not poly.is_empty:
+                conn.execute(text("""
+                    INSERT INTO service_circle (station_id, minutes, speed_m_s, network_version, geom)
+                    VALUES (:s, :m, :v, :n, ST_Multi(ST_GeomFromWKB(:wkb, 4326))) ON CONFLICT DO NOTHING"""),
+                    {**key, "wkb": shapely.to_wkb(poly)})
+            geometry = shapely.geometry.mapping(poly) if not poly.is_empty else None
+        else:
+            geometry = json.loads(stored)
+    return json_response({"type": "Feature", "geometry": geometry,
                           "properties": {"station": int(station_id), "name": s.names[i], "kind": s.kinds[i],
                                          "minutes": minutes, "speed_m_s": settings.walk_speed_m_s,
-                                         "walk_m": limit, "speed_note": SPEED_NOTE,
-                                         "generation": loc.generation}})
+                                         "walk_m": reach_m(minutes, settings.walk_speed_m_s),
+                                         "speed_note": SPEED_NOTE, "network_version": loc.network_version,
+                                         "stored": stored is not None}})
 
 
 @router.get("/coverage")
