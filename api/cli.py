@@ -223,6 +223,35 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
     _out(locator.answer_one(float(x[0]), float(y[0]), get_settings().nearest_stations), True)
 
 
+# -- service reach --------------------------------------------------------------------------------
+@app.command()
+def coverage(level: str = typer.Option("community", help="street | community | grid | unit"),
+             as_json: bool = JsonOpt):
+    """Households within 5, 10 and 15 minutes' walk of a station, per area."""
+    from gis.db import session_scope
+    from gis.generations import active_id
+    from gis.locate import build_engine
+    from gis.models import LEVELS
+    from gis.service_area import coverage_report
+    from gis.settings import get_settings
+
+    if level not in LEVELS:
+        _fail(f"--level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    engine = _engine()
+    s = get_settings()
+    with session_scope(engine) as sess:
+        gen = active_id(sess)
+    loc = build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m)
+    if loc.reach is None or level not in loc.levels:
+        _fail("coverage needs areas, a walking network and stations: run `wangge demo` or import them")
+    report = coverage_report(loc, engine, level, s.walk_speed_m_s)
+    lines = [f"{level} coverage at {s.walk_speed_m_s} m/s, generation {gen}: "
+             + ", ".join(f"{m} min {report[f'share_{m}_min']:.1%}" for m in report["thresholds_min"])]
+    lines += [f"  {r['code']} {r['name']}: {r['households']} households, 15 min {r['share_15_min'] or 0:.1%}"
+              for r in report["areas"]]
+    _out(report, as_json, "\n".join(lines))
+
+
 # -- keys -----------------------------------------------------------------------------------------
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., help="consumer | command | planner | admin"),

@@ -15,6 +15,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from gis.network import M_PER_DEG, WalkGraph
 
+SPEED_NOTE = ("walking speed default 1.0 m/s: GB 50180-2018 puts the 15-minute life circle at 800–1,000 m of "
+              "walking; routing engines use 1.0–1.4 m/s (3.6–5.1 km/h)")
 EDGE_MARGIN_M = 40.0  # a building within this of a reached path counts as inside the circle
 
 
@@ -89,7 +91,22 @@ def coverage_table(loc, level: str, addr_lon, addr_lat, households, speed_m_s: f
     for i, code in enumerate(d.codes):
         row = {"code": code, "name": d.names[i], "households": int(total[i])}
         for m in thresholds:
-            row[f"within_{m}_min"] = int(within[m][i])
-            row[f"share_{m}_min"] = round(within[m][i] / total[i], 4) if total[i] else None
+            row[f"within_{m:g}_min"] = int(within[m][i])
+            row[f"share_{m:g}_min"] = round(within[m][i] / total[i], 4) if total[i] else None
         rows.append(row)
     return rows
+
+
+def coverage_report(loc, engine, level: str, speed_m_s: float) -> dict:
+    """Coverage of the registry's households by level, with city-wide shares (the API's and CLI's answer)."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT ST_X(geom), ST_Y(geom), households FROM address")).all()
+    arr = np.array(rows, dtype=float).reshape(-1, 3)
+    table = coverage_table(loc, level, arr[:, 0], arr[:, 1], arr[:, 2], speed_m_s)
+    total = sum(r["households"] for r in table)
+    summary = {f"share_{m}_min": round(sum(r[f"within_{m}_min"] for r in table) / total, 4) if total else None
+               for m in THRESHOLDS_MIN}
+    return {"level": level, "generation": loc.generation, "speed_m_s": speed_m_s, "speed_note": SPEED_NOTE,
+            "thresholds_min": list(THRESHOLDS_MIN), "households": total, **summary, "areas": table}

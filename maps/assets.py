@@ -44,6 +44,7 @@ LOCAL = {
         "markercluster/MarkerCluster.Default.css",
     "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js": "fullscreen/Control.FullScreen.js",
     "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css": "fullscreen/Control.FullScreen.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/d3/3.5.5/d3.min.js": "d3/d3.min.js",  # branca colour scales
 }
 
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
@@ -75,12 +76,20 @@ def _localize_element(el, prefix: str) -> None:
 
 
 def render(m: folium.Map, prefix: str = ASSET_PREFIX) -> str:
-    """The whole HTML page with every asset served locally; refuses to return a page with a remote one."""
+    """The whole HTML page with every asset served locally; refuses to return a page with a remote one.
+    Elements' default_js/css are rewritten first; links that branca adds while rendering (colour scales)
+    are rewritten in the page itself."""
     _localize_element(m, prefix)
     html = m.get_root().render()
-    if _EXTERNAL.search(html):
-        bad = _EXTERNAL.search(html).group(0)
-        raise ExternalAsset(f"map page still references a remote asset near {bad!r}")
+    for url, path in LOCAL.items():
+        if url in html:
+            if path is None:
+                html = re.sub(r"<(script|link)[^>]*" + re.escape(url) + r"[^>]*>(</script>)?", "", html)
+            else:
+                html = html.replace(url, f"{prefix}/{path}")
+    found = _EXTERNAL.search(html)
+    if found:
+        raise ExternalAsset(f"map page still references a remote asset near {html[found.start():found.end() + 60]!r}")
     return html
 
 

@@ -80,3 +80,14 @@ def test_grids_page_renders_offline(server, tmp_path):
     assert page.failed_requests == []
     assert page.screenshot is not None and page.screenshot.stat().st_size > 10_000
     shutil.copy(page.screenshot, SHOT)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_coverage_page_renders_offline(server, tmp_path):
+    base, report = server
+    page = load_page(f"{base}/maps/coverage?api_key={report['keys']['admin']}", screenshot=tmp_path / "cov.png")
+    assert "leaflet-container" in page.dom
+    for label in ("覆盖率 share within 15 min", "服务圈 15-min circles", "服务站 stations"):
+        assert label in page.dom
+    assert page.console_errors == [] and page.failed_requests == []
+    shutil.copy(page.screenshot, "/tmp/wangge_coverage_map.png")

@@ -16,12 +16,10 @@ from api.routers.locate import check_crs, json_response
 from gis.coords import to_wgs84
 from gis.locate import LocateEngine
 from gis.models import LEVELS
-from gis.service_area import THRESHOLDS_MIN, circle, coverage_table, reach_m
+from gis.service_area import SPEED_NOTE, circle, coverage_report, reach_m
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["stations"])
-SPEED_NOTE = ("walking speed default 1.0 m/s: GB 50180-2018 puts the 15-minute life circle at 800–1,000 m of "
-              "walking; routing engines use 1.0–1.4 m/s (3.6–5.1 km/h)")
 
 
 @router.get("/stations/nearest")
@@ -82,17 +80,4 @@ def coverage(level: str = "community", _role: str = Depends(require("read")),
         raise HTTPException(404, f"there are no {level} areas in generation {loc.generation}")
     if loc.reach is None:
         raise HTTPException(409, "there is no walking network or no station yet")
-    return json_response(coverage_report(loc, engine, level, settings))
-
-
-def coverage_report(loc: LocateEngine, engine: Engine, level: str, settings: Settings) -> dict:
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT ST_X(geom), ST_Y(geom), households FROM address")).all()
-    arr = np.array(rows, dtype=float).reshape(-1, 3)
-    table = coverage_table(loc, level, arr[:, 0], arr[:, 1], arr[:, 2], settings.walk_speed_m_s)
-    total = sum(r["households"] for r in table)
-    summary = {f"share_{m}_min": round(sum(r[f"within_{m}_min"] for r in table) / total, 4) if total else None
-               for m in THRESHOLDS_MIN}
-    return {"level": level, "generation": loc.generation, "speed_m_s": settings.walk_speed_m_s,
-            "speed_note": SPEED_NOTE, "thresholds_min": list(THRESHOLDS_MIN), "households": total,
-            **summary, "areas": table}
+    return json_response(coverage_report(loc, engine, level, settings.walk_speed_m_s))

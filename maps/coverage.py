@@ -1,0 +1,54 @@
+"""The coverage map: 15-minute service circles, each community's covered share, uncovered buildings."""
+from __future__ import annotations
+
+import branca.colormap as cm
+import folium
+import geopandas as gpd
+
+from maps.grids import KIND, _light
+
+
+def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame,
+                 stations: gpd.GeoDataFrame, minutes: float = 15, title: str = "十五分钟服务圈") -> folium.Map:
+    """areas: code, name, households, share (0–1); circles: name, geometry; uncovered: address, households."""
+    xmin, ymin, xmax, ymax = areas.total_bounds
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    m.get_root().header.add_child(folium.Element(
+        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"))
+    scale = cm.LinearColormap(["#d7301f", "#fdcc8a", "#1a9850"], vmin=0, vmax=1,
+                              caption=f"share of households within {minutes:g} min walk")
+    frame = areas[["code", "name", "households", "share", "geometry"]].copy()
+    frame["geometry"] = _light(frame.geometry.values, 3.0)
+    frame["pct"] = (frame["share"].fillna(0) * 100).round(1)
+    shares = folium.FeatureGroup(name=f"覆盖率 share within {minutes:g} min", show=True)
+    folium.GeoJson(frame.drop(columns="share").__geo_interface__,
+                   style_function=lambda f: {"color": "#555", "weight": 1, "fillOpacity": 0.55,
+                                             "fillColor": scale(f["properties"]["pct"] / 100)},
+                   tooltip=folium.GeoJsonTooltip(fields=["name", "code", "households", "pct"],
+                                                 aliases=["名称", "编码", "户数", "覆盖率 %"])).add_to(shares)
+    shares.add_to(m)
+    if len(circles):
+        ring = folium.FeatureGroup(name=f"服务圈 {minutes:g}-min circles ({len(circles)})", show=True)
+        c = circles.copy()
+        c["geometry"] = _light(c.geometry.values, 2.0)
+        folium.GeoJson(c.__geo_interface__, style_function=lambda f: {
+            "color": "#1565c0", "weight": 1, "fillColor": "#1565c0", "fillOpacity": 0.12}).add_to(ring)
+        ring.add_to(m)
+    if len(uncovered):
+        group = folium.FeatureGroup(name=f"未覆盖楼栋 uncovered buildings ({len(uncovered):,})", show=True)
+        folium.GeoJson(uncovered[["address", "households", "geometry"]].__geo_interface__,
+                       marker=folium.CircleMarker(radius=3, color="#b71c1c", fill=True, fill_opacity=0.8, weight=0),
+                       tooltip=folium.GeoJsonTooltip(fields=["address", "households"], aliases=["地址", "户数"])
+                       ).add_to(group)
+        group.add_to(m)
+    if len(stations):
+        group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
+        for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
+            label, colour = KIND.get(kind, (kind, "#333"))
+            folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
+                                tooltip=f"{name}（{label}）").add_to(group)
+        group.add_to(m)
+    scale.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    return m
