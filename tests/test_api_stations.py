@@ -60,3 +60,17 @@ def test_coverage_adds_up(demo):
         assert r["within_5_min"] <= r["within_10_min"] <= r["within_15_min"] <= r["households"]
     assert 0 < body["share_5_min"] <= body["share_15_min"] <= 1
     assert c.get("/v1/coverage?level=planet").status_code == 422
+
+
+def test_siting_needs_a_map_role_and_answers(demo):
+    c, engine = demo
+    assert c.get("/v1/stations/siting?k=2").status_code == 403  # consumer key
+    from gis import keys
+    from gis.db import session_scope
+    with session_scope(engine) as s:
+        k = keys.create(s, "planner")
+    body = c.get("/v1/stations/siting?k=2&minutes=3", headers={"X-API-Key": k}).json()
+    assert body["method"] == "greedy maximal covering"
+    gains = [s["added_households"] for s in body["sites"]]
+    assert gains == sorted(gains, reverse=True) and all(g > 0 for g in gains)
+    assert all(s["address"].startswith("山东省") for s in body["sites"])

@@ -85,3 +85,36 @@ def test_circle_follows_the_network_not_a_hull():
     assert not poly.contains(shapely.Point(117 + 200 * k, 36.6 + 300 * k))    # the park
     assert not poly.contains(shapely.Point(117 + 400 * k, 36.6 + 300 * k))    # beyond 900 m
     assert poly.area < shapely.convex_hull(poly).area * 0.7
+
+
+def test_greedy_siting_near_exhaustive_optimum(city, graph):
+    """With one station, greedy siting of 2 more is within (1 - 1/e) of the best pair (exhaustive)."""
+    import itertools
+
+    from gis.locate import LocateEngine
+    from gis.service_area import household_walks, propose_sites, reach_m
+    from gis.locate import Stations
+
+    st = city.stations.iloc[:1]
+    stations = Stations(np.array([1]), np.array(["s"], dtype=object), np.array(["red_post"], dtype=object),
+                        st.geometry.x.values, st.geometry.y.values)
+    reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=3000)
+    loc = LocateEngine(None, {}, {}, stations, reach, 1.0)
+    a = city.addresses
+    x, y, hh = a.geometry.x.values, a.geometry.y.values, a["households"].values.astype(float)
+    minutes = 5
+    sites = propose_sites(loc, x, y, hh, 2, minutes, 1.0, max_candidates=60, seed=1)
+    assert len(sites) == 2 and sites[0]["added_households"] >= sites[1]["added_households"] > 0
+    # exhaustive over the same candidates
+    limit = reach_m(minutes, 1.0)
+    walk = household_walks(loc, x, y)
+    unc = walk > limit
+    cand = np.sort(np.random.default_rng(1).choice(np.flatnonzero(unc & (hh > 0)), 60, replace=False))
+    node, snap = graph.snap(x, y)
+    covers = []
+    for c in cand:
+        d = graph.distances_from(int(node[c]), limit)
+        covers.append(unc & (d[node] + snap[c] + snap <= limit))
+    best = max(hh[a | b].sum() for a, b in itertools.combinations(covers, 2))
+    greedy = sites[0]["added_households"] + sites[1]["added_households"]
+    assert greedy >= (1 - 1 / np.e) * best and greedy <= best + 1e-9

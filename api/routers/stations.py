@@ -16,7 +16,7 @@ from api.routers.locate import check_crs, json_response
 from gis.coords import to_wgs84
 from gis.locate import LocateEngine
 from gis.models import LEVELS
-from gis.service_area import SPEED_NOTE, circle, coverage_report, reach_m
+from gis.service_area import SPEED_NOTE, circle, coverage_report, propose_sites, reach_m
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -81,3 +81,22 @@ def coverage(level: str = "community", _role: str = Depends(require("read")),
     if loc.reach is None:
         raise HTTPException(409, "there is no walking network or no station yet")
     return json_response(coverage_report(loc, engine, level, settings.walk_speed_m_s))
+
+
+@router.get("/stations/siting")
+def siting(k: Annotated[int, Query(ge=1, le=50)] = 3, minutes: Annotated[float, Query(gt=0, le=60)] = 15.0,
+           _role: str = Depends(require("maps")), loc: LocateEngine = Depends(get_locator),
+           engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
+    """The next k station sites (among registry addresses) that add the most covered households."""
+    if loc.reach is None:
+        raise HTTPException(409, "siting needs a walking network and stations")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
+    x = np.array([r[1] for r in rows], float)
+    y = np.array([r[2] for r in rows], float)
+    hh = np.array([r[3] for r in rows], float)
+    sites = propose_sites(loc, x, y, hh, k, minutes, settings.walk_speed_m_s)
+    for s in sites:
+        s["address"] = rows[s.pop("address_index")][0]
+    return json_response({"minutes": minutes, "speed_m_s": settings.walk_speed_m_s, "method": "greedy maximal covering",
+                          "sites": sites})
