@@ -67,6 +67,7 @@ def ego_circle(G, g, node, limit, margin=40.0):
 
 
 def main():
+    skip_pandana = "--skip-pandana" in sys.argv
     engine = get_engine()
     with session_scope(engine) as s:
         gen = active_id(s)
@@ -82,6 +83,8 @@ def main():
                            np.zeros(g.n), limit)
     t_top3, _ = timed(StationReach.build, g, st.lon, st.lat, 3, limit)
     try:
+        if skip_pandana:
+            raise RuntimeError("--skip-pandana")
         t_pd, d_pd = pandana_nearest(g, st.lon, st.lat, limit)
         both = np.isfinite(d_ours) & (d_pd < limit)
         agree = np.median(np.abs(d_ours[both] - d_pd[both]))

@@ -49,7 +49,7 @@ class WalkGraph:
 
     def distances_from(self, node: int, limit_m: float) -> np.ndarray:
         """Network metres from one node to every node (inf beyond `limit_m`)."""
-        return dijkstra(self.graph, directed=False, indices=node, limit=limit_m)
+        return dijkstra(self.graph, directed=True, indices=node, limit=limit_m)
 
 
 def build_graph(lines, lengths: np.ndarray | None = None) -> WalkGraph | None:
@@ -75,7 +75,8 @@ def build_graph(lines, lengths: np.ndarray | None = None) -> WalkGraph | None:
     n = len(nodes)
     # zero-length edges would vanish from a sparse matrix: give them a hair of length
     w = np.maximum(lengths[keep], 1e-6)
-    # parallel edges: keep the shortest (a sparse constructor would add duplicates up)
+    # Both directions are stored, so Dijkstra runs with directed=True (no per-call transpose).
+    # Parallel edges: keep the shortest (a sparse constructor would add duplicates up).
     order = np.lexsort((np.r_[w, w], np.r_[v[keep], u[keep]], np.r_[u[keep], v[keep]]))
     rows, cols, vals = np.r_[u[keep], v[keep]][order], np.r_[v[keep], u[keep]][order], np.r_[w, w][order]
     first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
@@ -114,7 +115,7 @@ class StationReach:
             return cls(graph, node, snap, np.full((n, k_max), -1), np.full((n, k_max), np.inf), limit_m)
         parts = []
         for c in range(0, len(node), 32):  # 32 stations at a time bounds the dense distance block
-            d = dijkstra(graph.graph, directed=False, indices=node[c:c + 32], limit=limit_m)
+            d = dijkstra(graph.graph, directed=True, indices=node[c:c + 32], limit=limit_m)
             si, ni = np.nonzero(np.isfinite(d))
             parts.append((si + c, ni, d[si, ni] + snap[c + si]))
         s_idx = np.concatenate([p[0] for p in parts])

@@ -1,7 +1,7 @@
 """Service circles (十五分钟服务圈) and coverage: what a walk of N minutes from a station reaches.
 
 A circle is the reached part of the network — whole edges, and the reachable stretch of edges the
-limit cuts — grown by a walking-side margin (the osmnx make_iso_polys idea, done on a 10 m grid so
+limit cuts — grown by a walking-side margin (the osmnx make_iso_polys idea, done on a 12.5 m grid so
 one circle takes milliseconds), never a convex hull, which would swallow rivers, rail lines and parks.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def reach_m(minutes: float, speed_m_s: float) -> float:
 
 
 def circle(graph: WalkGraph, lon: float, lat: float, limit_m: float, margin_m: float = EDGE_MARGIN_M,
-           cell_m: float = 10.0, step_m: float = 5.0):
+           cell_m: float = 12.5, step_m: float = 5.0):
     """Polygon (EPSG:4326) reachable within `limit_m` of walking from a point (snap included).
 
     Points every `step_m` along the network are kept when they are within budget from either end of
@@ -34,7 +34,7 @@ def circle(graph: WalkGraph, lon: float, lat: float, limit_m: float, margin_m: f
     budget = limit_m - float(snap[0])
     if budget <= 0:
         return shapely.Polygon()
-    d = dijkstra(graph.graph, directed=False, indices=int(node[0]), limit=budget)
+    d = dijkstra(graph.graph, directed=True, indices=int(node[0]), limit=budget)
     du, dv = d[graph.edge_u], d[graph.edge_v]
     edges = np.flatnonzero(np.isfinite(du) | np.isfinite(dv))
     k = np.cos(np.radians(graph.lat0))
@@ -80,7 +80,7 @@ def walk_to_nearest(graph: WalkGraph, station_node, station_snap, node, snap, li
     w = np.maximum(np.asarray(station_snap, float), 1e-6)
     extra_col = csr_matrix((w, (np.zeros(len(w), int), np.asarray(station_node))), shape=(1, n))
     g = vstack([hstack([graph.graph, csr_matrix((n, 1))]), hstack([extra_col, csr_matrix((1, 1))])]).tocsr()
-    d = dijkstra(g, directed=False, indices=src, limit=limit_m)[:n]
+    d = dijkstra(g, directed=True, indices=src, limit=limit_m)[:n]
     return d[node] + snap
 
 
@@ -115,19 +115,29 @@ def coverage_table(loc, level: str, addr_lon, addr_lat, households, speed_m_s: f
     return rows
 
 
-def coverage_report(loc, engine, level: str, speed_m_s: float) -> dict:
-    """Coverage of the registry's households by level, with city-wide shares (the API's and CLI's answer)."""
+def coverage_report(loc, engine, level: str, speed_m_s: float, uncovered_limit: int = 0) -> dict:
+    """Coverage of the registry's households by level, with city-wide shares (the API's and CLI's
+    answer); with `uncovered_limit`, also the addresses farther than the largest threshold, farthest first."""
     from sqlalchemy import text
 
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT ST_X(geom), ST_Y(geom), households FROM address")).all()
-    arr = np.array(rows, dtype=float).reshape(-1, 3)
+        rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
+    arr = np.array([r[1:] for r in rows], dtype=float).reshape(-1, 3)
     table = coverage_table(loc, level, arr[:, 0], arr[:, 1], arr[:, 2], speed_m_s)
     total = sum(r["households"] for r in table)
     summary = {f"share_{m}_min": round(sum(r[f"within_{m}_min"] for r in table) / total, 4) if total else None
                for m in THRESHOLDS_MIN}
-    return {"level": level, "generation": loc.generation, "speed_m_s": speed_m_s, "speed_note": SPEED_NOTE,
-            "thresholds_min": list(THRESHOLDS_MIN), "households": total, **summary, "areas": table}
+    out = {"level": level, "generation": loc.generation, "speed_m_s": speed_m_s, "speed_note": SPEED_NOTE,
+           "thresholds_min": list(THRESHOLDS_MIN), "households": total, **summary, "areas": table}
+    if uncovered_limit:
+        walk = household_walks(loc, arr[:, 0], arr[:, 1])
+        far = np.flatnonzero(walk > reach_m(max(THRESHOLDS_MIN), speed_m_s))
+        far = far[np.argsort(-walk[far])][:uncovered_limit]
+        out["uncovered"] = [{"address": rows[i][0], "lon": float(arr[i, 0]), "lat": float(arr[i, 1]),
+                             "households": int(arr[i, 2]),
+                             "walk_m": None if not np.isfinite(walk[i]) else round(float(walk[i]), 1)}
+                            for i in far]
+    return out
 
 
 def propose_sites(loc, addr_lon, addr_lat, households, k: int, minutes: float, speed_m_s: float,
@@ -153,7 +163,7 @@ def propose_sites(loc, addr_lon, addr_lat, households, k: int, minutes: float, s
     rows, cols = [], []
     for c in range(0, len(cand), 64):
         chunk = cand[c:c + 64]
-        d = dijkstra(g.graph, directed=False, indices=node[chunk], limit=limit)
+        d = dijkstra(g.graph, directed=True, indices=node[chunk], limit=limit)
         # walk from candidate site to each demand point: site snap + network + demand snap
         tot = d[:, node[demand]] + snap[chunk][:, None] + snap[demand][None, :]
         r, q = np.nonzero(tot <= limit)

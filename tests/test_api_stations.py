@@ -60,6 +60,14 @@ def test_coverage_adds_up(demo):
         assert r["within_5_min"] <= r["within_10_min"] <= r["within_15_min"] <= r["households"]
     assert 0 < body["share_5_min"] <= body["share_15_min"] <= 1
     assert c.get("/v1/coverage?level=planet").status_code == 422
+    assert c.get("/v1/coverage?level=grid&uncovered=5").json()["uncovered"] == []  # small city: all covered
+    # at a crawl (0.1 m/s, 90 m in 15 min) most buildings are out of reach: listed farthest first
+    from gis.service_area import coverage_report
+    loc = c.app.state.engine_cache.get()
+    slow = coverage_report(loc, engine, "grid", 0.1, uncovered_limit=5)
+    walks = [u["walk_m"] for u in slow["uncovered"]]
+    assert len(walks) == 5 and walks == sorted(walks, reverse=True) and min(walks) > 90
+    assert slow["share_15_min"] < 0.5
 
 
 def test_siting_needs_a_map_role_and_answers(demo):

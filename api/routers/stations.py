@@ -71,7 +71,8 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
 
 
 @router.get("/coverage")
-def coverage(level: str = "community", _role: str = Depends(require("read")),
+def coverage(level: str = "community", uncovered: Annotated[int, Query(ge=0, le=10_000)] = 0,
+             _role: str = Depends(require("read")),
              loc: LocateEngine = Depends(get_locator), engine: Engine = Depends(get_db),
              settings: Settings = Depends(get_settings_dep)):
     if level not in LEVELS:
@@ -80,7 +81,7 @@ def coverage(level: str = "community", _role: str = Depends(require("read")),
         raise HTTPException(404, f"there are no {level} areas in generation {loc.generation}")
     if loc.reach is None:
         raise HTTPException(409, "there is no walking network or no station yet")
-    return json_response(coverage_report(loc, engine, level, settings.walk_speed_m_s))
+    return json_response(coverage_report(loc, engine, level, settings.walk_speed_m_s, uncovered))
 
 
 @router.get("/stations/siting")
