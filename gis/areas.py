@@ -15,16 +15,19 @@ class AreaQueryError(ValueError):
 
 
 def feature_collection(session: Session, level: str, parent: str | None = None,
-                       generation: int | None = None, simplify_m: float = 0.0) -> dict:
-    """Areas of `level` (optionally under `parent`) in `generation` (default: the active one)."""
+                       generation: int | None = None, simplify_m: float = 0.0, drafts: bool = False) -> dict:
+    """Areas of `level` (optionally under `parent`) in `generation` (default: the active one); a draft
+    generation (an uncommitted redraw) only when `drafts` (planners)."""
     if level not in LEVELS:
         raise AreaQueryError(f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
     if generation is None:
         generation = active_id(session)
         if generation is None:
             return {"type": "FeatureCollection", "generation": None, "features": []}
-    elif not session.execute(text("SELECT 1 FROM generation WHERE id = :g"), {"g": generation}).scalar():
-        raise AreaQueryError(f"generation: generation {generation} does not exist")
+    else:
+        state = session.execute(text("SELECT state FROM generation WHERE id = :g"), {"g": generation}).scalar()
+        if state is None or (state == "draft" and not drafts):
+            raise AreaQueryError(f"generation: generation {generation} does not exist")
     tol = simplify_m / 111_320.0
     rows = session.execute(text("""
         SELECT ga.code, a.name, ga.level, ga.parent_code, a.households,

@@ -22,9 +22,12 @@ def active_id(session: Session) -> int | None:
 
 
 def create(session: Session, source: str, note: str | None = None, based_on: int | None = None,
-           replace_levels: tuple[str, ...] = (), state: str = "committed") -> int:
+           replace_levels: tuple[str, ...] = (), state: str = "committed",
+           replace_children: tuple[str, str] | None = None) -> int:
     """Insert a generation based on `based_on` (default: the active one), carrying forward every
-    membership row except those of `replace_levels`; returns the new id (not yet active)."""
+    membership row except those of `replace_levels` and, with `replace_children=(level, parent)`, the
+    areas of that level under that parent; returns the new id (not yet active). Rows are left out
+    rather than copied and deleted, so nothing below them is touched."""
     if based_on is None:
         based_on = active_id(session)
     gen = session.execute(
@@ -37,8 +40,10 @@ def create(session: Session, source: str, note: str | None = None, based_on: int
                 INSERT INTO generation_area (generation_id, area_id, level, code, parent_level, parent_code)
                 SELECT :g, area_id, level, code, parent_level, parent_code FROM generation_area
                 WHERE generation_id = :b AND NOT (level = ANY(:skip))
+                  AND NOT (level = :cl AND parent_code = :cp)
             """),
-            {"g": gen, "b": based_on, "skip": list(replace_levels)},
+            {"g": gen, "b": based_on, "skip": list(replace_levels),
+             "cl": replace_children[0] if replace_children else "", "cp": replace_children[1] if replace_children else ""},
         )
     return gen
 

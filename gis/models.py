@@ -230,3 +230,22 @@ class ServiceCircle(Base):
     network_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+
+
+class Redraw(Base):
+    """A planner's proposal: a draft generation, its validation findings and its impact report."""
+
+    __tablename__ = "redraw"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str] = mapped_column(String(32))
+    based_on: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
+    draft_generation: Mapped[int | None] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    valid: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), default="proposed", server_default="proposed")
+    findings: Mapped[list] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    impact: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("status IN ('proposed', 'committed')", name="redraw_status"),)

@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
 from gis.areas import AreaQueryError, feature_collection
+from gis import keys
 from gis.db import session_scope
 
 router = APIRouter(prefix="/v1", tags=["areas"])
@@ -13,9 +14,9 @@ router = APIRouter(prefix="/v1", tags=["areas"])
 
 @router.get("/areas")
 def areas(level: str = "grid", parent: str | None = None, generation: int | None = None,
-          _role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
+          role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
     try:
         with session_scope(engine) as session:
-            return feature_collection(session, level, parent, generation)
+            return feature_collection(session, level, parent, generation, drafts=keys.allows(role, "redraw"))
     except AreaQueryError as exc:
         raise HTTPException(422, str(exc)) from exc

@@ -6,16 +6,21 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
-from gis import generations
+from gis import generations, keys
 from gis.db import session_scope
 
 router = APIRouter(prefix="/v1", tags=["generations"])
 
 
 @router.get("/generations")
-def list_generations(_role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
+def list_generations(role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
+    """Every generation with its counts; drafts (uncommitted redraws) only for planners and admins."""
     with session_scope(engine) as session:
-        return {"active": generations.active_id(session), "generations": generations.listing(session)}
+        rows = generations.listing(session)
+    if not keys.allows(role, "redraw"):
+        rows = [g for g in rows if g["state"] != "draft"]
+    with session_scope(engine) as session:
+        return {"active": generations.active_id(session), "generations": rows}
 
 
 @router.post("/generations/{generation}/activate")

@@ -211,11 +211,12 @@ def _households_from_registry(session, gen: int, level: str) -> None:
     """), {"g": gen, "l": level})
 
 
-def _reparent_children(session, gen: int, level: str) -> list[dict]:
-    """Children one level down, carried forward, whose parent code no longer exists: give them the new
-    area that covers their representative point (first code wins); refuse if none does."""
+def reparent_children(session, gen: int, level: str) -> tuple[list[dict], list[dict]]:
+    """Children one level down whose parent code no longer exists in `gen` get the area of `level`
+    that covers their representative point (first code wins). Returns (moved, orphans): orphans lie
+    in no area of `level` and keep their dangling parent, so the caller must refuse or report them."""
     if LEVEL_RANK[level] == len(LEVELS) - 1:
-        return []
+        return [], []
     child_level = LEVELS[LEVEL_RANK[level] + 1]
     rows = session.execute(text("""
         SELECT c.area_id, c.code, c.parent_code,
@@ -227,14 +228,22 @@ def _reparent_children(session, gen: int, level: str) -> list[dict]:
           AND NOT EXISTS (SELECT 1 FROM generation_area p WHERE p.generation_id = :g AND p.level = :l
                           AND p.code = c.parent_code)
     """), {"g": gen, "l": level, "cl": child_level}).all()
-    orphans = [r for r in rows if r.new_parent is None]
+    orphans = [{"code": r.code, "parent": r.parent_code} for r in rows if r.new_parent is None]
+    moved = [r for r in rows if r.new_parent is not None]
+    for r in moved:
+        session.execute(text("UPDATE generation_area SET parent_code = :p WHERE generation_id = :g AND area_id = :a"),
+                        {"p": r.new_parent, "g": gen, "a": r.area_id})
+    return [{"code": r.code, "from": r.parent_code, "to": r.new_parent} for r in moved], orphans
+
+
+def _reparent_children(session, gen: int, level: str) -> list[dict]:
+    """reparent_children for an import: an orphan refuses the whole import."""
+    moved, orphans = reparent_children(session, gen, level)
     if orphans:
+        child_level = LEVELS[LEVEL_RANK[level] + 1]
         raise ImportRefused(
             f"import refused: {len(orphans)} {child_level}(s) would lose their parent and lie outside every new "
             f"{level}; nothing was written",
-            [{"feature": None, "code": r.code, "problem": f"parent {r.parent_code} is gone and no new {level} holds it"}
-             for r in orphans])
-    for r in rows:
-        session.execute(text("UPDATE generation_area SET parent_code = :p WHERE generation_id = :g AND area_id = :a"),
-                        {"p": r.new_parent, "g": gen, "a": r.area_id})
-    return [{"code": r.code, "from": r.parent_code, "to": r.new_parent} for r in rows]
+            [{"feature": None, "code": o["code"], "problem": f"parent {o['parent']} is gone and no new {level} holds it"}
+             for o in orphans])
+    return moved
