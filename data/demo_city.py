@@ -218,9 +218,10 @@ def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
     unit_rows = np.flatnonzero(areas["level"].to_numpy() == "unit")
     for k, (i0, j0, i1, j1) in zip(unit_rows, unit_rects):
         unit_of[j0:j1, i0:i1] = k
-    addresses = _addresses(rng, names, areas, hh, unit_of, lon, lat)
+    road_names = (names.roads(ny + 1, "ew"), names.roads(nx + 1, "ns"))  # one name per lattice line
+    addresses = _addresses(rng, names, areas, hh, unit_of, lon, lat, road_names)
     tick("network", 0.7)
-    streets_gdf = _network(names, lon, lat)
+    streets_gdf = _network(road_names, lon, lat)
     tick("staff and stations", 0.75)
     staff = _staff(rng, names, areas)
     stations = _stations(rng, names, areas, addresses, p["stations"])
@@ -241,7 +242,7 @@ def _apportion(total, weights):
     return out.tolist()
 
 
-def _addresses(rng, names, areas, hh, unit_of, lon, lat) -> gpd.GeoDataFrame:
+def _addresses(rng, names, areas, hh, unit_of, lon, lat, road_names) -> gpd.GeoDataFrame:
     """One address per inhabited parcel: a building entrance at the parcel's centre."""
     jj, ii = np.nonzero(hh > 0)
     # centre of the parcel's four (jittered) corners: strictly inside the parcel, hence its unit
@@ -258,8 +259,7 @@ def _addresses(rng, names, areas, hh, unit_of, lon, lat) -> gpd.GeoDataFrame:
     road_row = (jj // ROAD_EVERY) * ROAD_EVERY
     road_col = (ii // ROAD_EVERY) * ROAD_EVERY
     use_ns = (ii % ROAD_EVERY) < (jj % ROAD_EVERY)  # nearer a north–south road
-    road_names_ew = names.roads(int(jj.max()) + 2, "ew")
-    road_names_ns = names.roads(int(ii.max()) + 2, "ns")
+    road_names_ew, road_names_ns = road_names
     road = np.where(use_ns, np.array(road_names_ns, dtype=object)[road_col],
                     np.array(road_names_ew, dtype=object)[road_row])
     house = np.where(use_ns, jj * 2 + 1, ii * 2 + 2)
@@ -284,13 +284,12 @@ def _addresses(rng, names, areas, hh, unit_of, lon, lat) -> gpd.GeoDataFrame:
     }, geometry=shapely.points(cx, cy), crs=4326)
 
 
-def _network(names, lon, lat) -> gpd.GeoDataFrame:
+def _network(road_names, lon, lat) -> gpd.GeoDataFrame:
     """Walkable edges along road lattice lines (every lattice segment on a road is an edge), plus
     footpaths through the middle of each block; edges share their end vertices exactly."""
     ny1, nx1 = lon.shape
     segs, kinds, road = [], [], []
-    ew_names = names.roads(ny1, "ew")
-    ns_names = names.roads(nx1, "ns")
+    ew_names, ns_names = road_names
     for j in range(0, ny1, ROAD_EVERY // 2):
         kind = "arterial" if j % ARTERIAL_EVERY == 0 else ("local" if j % ROAD_EVERY == 0 else "path")
         for i in range(nx1 - 1):

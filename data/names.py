@@ -13,6 +13,10 @@ _ESTATE_HEAD = ["锦绣", "阳光", "幸福", "和谐", "紫薇", "翡翠", "金
 _ESTATE_TAIL = ["小区", "花园", "苑", "新村", "家园", "家属院"]
 _ROAD_HEAD = ["经十", "解放", "和平", "文化", "历山", "花园", "山大", "二环东", "工业南", "燕子山", "转山", "舜耕",
               "旅游", "窑头", "黄台", "华龙", "浆水泉", "茂岭山", "七里河", "华信", "奥体中", "龙奥北", "凤山", "港沟"]
+_ROAD_MID = ["", "东", "西", "南", "北", "中", "新", "前", "后", "兴", "华", "文", "明", "康"]
+_ESTATE_MID = ["", "嘉", "华", "景", "丽", "雅", "康", "泰", "和", "盛", "鑫", "福", "馨", "悦", "瑞", "祥", "宁", "安",
+               "鸿", "润", "荣"]
+_PLACE_MID = ["", "东", "西", "南", "北", "中", "新", "和"]
 _ROAD_TAIL_EW = ["路", "街", "大道"]
 _ROAD_TAIL_NS = ["路", "街", "巷"]
 _SURNAME = list("王李张刘陈杨黄赵周吴徐孙马朱胡郭何林高罗郑梁谢宋唐许韩冯邓曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈")
@@ -28,28 +32,38 @@ class Names:
         self.rng = rng
         self._used: set[str] = set()
 
-    def _unique(self, base: str) -> str:
-        name, k = base, 2
-        while name in self._used:
-            name, k = f"{base[:-2]}{k}{base[-2:]}" if len(base) > 2 else f"{base}{k}", k + 1
+    def _unique(self, options: list[str]) -> str:
+        """A name not used yet, drawn from `options` (numbered only if every option is taken)."""
+        free = [o for o in options if o not in self._used]
+        if free:
+            name = free[int(self.rng.integers(0, len(free)))]
+        else:
+            k = 2
+            while f"{options[0]}{k}" in self._used:
+                k += 1
+            name = f"{options[0]}{k}"
         self._used.add(name)
         return name
 
     def street(self) -> str:
-        return self._unique(self.rng.choice(_STREET) + "街道")
+        return self._unique([b + m + "街道" for b in _STREET for m in _PLACE_MID[:3]])
 
     def community(self) -> str:
-        return self._unique(self.rng.choice(_COMM) + "社区")
+        return self._unique([b + m + "社区" for b in _COMM for m in _PLACE_MID])
 
     def estate(self) -> str:
-        return self.rng.choice(_ESTATE_HEAD) + self.rng.choice(_ESTATE_TAIL)
+        """Unique across the city, so an estate name and a building number find one building."""
+        return self._unique([h + m + t for h in _ESTATE_HEAD for m in _ESTATE_MID for t in _ESTATE_TAIL])
 
     def roads(self, n: int, axis: str) -> list[str]:
+        """`n` distinct road names for one direction (east–west roads end in 路/街/大道, north–south in 路/街/巷)."""
         tails = _ROAD_TAIL_EW if axis == "ew" else _ROAD_TAIL_NS
-        heads = [h + ("东" if axis == "ew" else "北") * (i // len(_ROAD_HEAD)) for i, h in
-                 enumerate(_ROAD_HEAD * (n // len(_ROAD_HEAD) + 1))]
-        order = self.rng.permutation(len(heads))
-        return [heads[order[i]] + tails[i % len(tails)] for i in range(n)]
+        pool = [h + m + t for m in _ROAD_MID for h in _ROAD_HEAD for t in tails]
+        pool = [p for p in pool if p not in self._used]
+        order = self.rng.permutation(len(pool))[:n]
+        names = [pool[i] for i in order]
+        self._used.update(names)
+        return names
 
     def person(self) -> str:
         return self.rng.choice(_SURNAME) + "".join(self.rng.choice(_GIVEN, self.rng.integers(1, 3)))
