@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import areas, generations, health, locate, maps, redraws, stations
+from api.routers import areas, generations, geocode, health, locate, maps, redraws, stations
 from maps.assets import mount_static
 from gis.db import get_engine
 from gis.engine_cache import EngineCache
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="网格 Wangge", version="0.1.0", lifespan=lifespan,
                   description="Grid management: locate, areas, stations, requests, redraws, maps.")
     errors.install(app)
-    for module in (health, locate, stations, areas, generations, redraws, maps):
+    for module in (health, locate, geocode, stations, areas, generations, redraws, maps):
         app.include_router(module.router)
     mount_static(app)
     return app

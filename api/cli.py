@@ -223,6 +223,24 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
     _out(locator.answer_one(float(x[0]), float(y[0]), get_settings().nearest_stations), True)
 
 
+@app.command()
+def geocode(query: str, limit: int = typer.Option(5, min=1, max=20), as_json: bool = JsonOpt):
+    """Registry addresses for free text, best first, with score, level and whether it is confident."""
+    from gis.db import session_scope
+    from gis.generations import active_id
+    from gis.geocode import load_geocoder
+    from gis.locate import build_engine
+
+    engine = _engine()
+    with session_scope(engine) as s:
+        gen = active_id(s)
+    answer = load_geocoder(engine, build_engine(engine, gen)).geocode(query, limit)
+    human = "\n".join([f"{'confident' if answer['confident'] else 'not confident'}: {query}"] +
+                       [f"  {c['score']:.2f} {c['level']:9s} {c['address']} ({c['lon']:.6f}, {c['lat']:.6f}) "
+                        f"grid {c['grid']}" for c in answer["candidates"]])
+    _out(answer, as_json, human)
+
+
 # -- service reach --------------------------------------------------------------------------------
 @app.command()
 def coverage(level: str = typer.Option("community", help="street | community | grid | unit"),

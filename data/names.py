@@ -14,8 +14,9 @@ _ESTATE_TAIL = ["小区", "花园", "苑", "新村", "家园", "家属院"]
 _ROAD_HEAD = ["经十", "解放", "和平", "文化", "历山", "花园", "山大", "二环东", "工业南", "燕子山", "转山", "舜耕",
               "旅游", "窑头", "黄台", "华龙", "浆水泉", "茂岭山", "七里河", "华信", "奥体中", "龙奥北", "凤山", "港沟"]
 _ROAD_MID = ["", "东", "西", "南", "北", "中", "新", "前", "后", "兴", "华", "文", "明", "康"]
-_ESTATE_MID = ["", "嘉", "华", "景", "丽", "雅", "康", "泰", "和", "盛", "鑫", "福", "馨", "悦", "瑞", "祥", "宁", "安",
-               "鸿", "润", "荣"]
+_ESTATE_MID = [""] + list("嘉华景丽雅康泰和盛鑫福馨悦瑞祥宁安鸿润荣春秋金玉锦绣翠柳松竹梅兰桂桐枫樱桃李杏橙"
+                           "清澄溪湖泉山岭峰云霞晴朗晨曦星月辰阳光明德信义仁礼智博雅致远长乐永恒丰源盈") + \
+              [a + b for a in "东西南北中" for b in "城苑景"]
 _PLACE_MID = ["", "东", "西", "南", "北", "中", "新", "和"]
 _ROAD_TAIL_EW = ["路", "街", "大道"]
 _ROAD_TAIL_NS = ["路", "街", "巷"]
@@ -52,8 +53,11 @@ class Names:
         return self._unique([b + m + "社区" for b in _COMM for m in _PLACE_MID])
 
     def estate(self) -> str:
-        """Unique across the city, so an estate name and a building number find one building."""
-        return self._unique([h + m + t for h in _ESTATE_HEAD for m in _ESTATE_MID for t in _ESTATE_TAIL])
+        """Unique across the city, even without its suffix (锦绣花园 and 锦绣苑 would both be 锦绣 to a
+        resident), so an estate name and a building number find one building."""
+        cores = [h + m for h in _ESTATE_HEAD for m in _ESTATE_MID]
+        core = self._unique(cores)
+        return core + _ESTATE_TAIL[int(self.rng.integers(0, len(_ESTATE_TAIL)))]
 
     def roads(self, n: int, axis: str) -> list[str]:
         """`n` distinct road names for one direction (east–west roads end in 路/街/大道, north–south in 路/街/巷)."""

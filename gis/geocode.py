@@ -53,6 +53,7 @@ class Geocoder:
         self.roads = sorted(self.by_road, key=len, reverse=True)
         self.estates = sorted(self.by_estate, key=len, reverse=True)
         self.area_names = sorted(self.areas, key=len, reverse=True)
+        self._tree = None
 
     # -- finding names ------------------------------------------------------------------------------
     def _admin(self, s: str) -> tuple[list, str]:
@@ -85,6 +86,17 @@ class Geocoder:
                 return best[0], best[1] / 100
         return None, 0.0
 
+    def nearest(self, lon: float, lat: float) -> dict | None:
+        """The registry address nearest a point (KD-tree on a local metric plane, built on first use)."""
+        if not len(self.r.lon):
+            return None
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+            self._k = np.cos(np.radians(float(np.mean(self.r.lat))))
+            self._tree = cKDTree(np.column_stack([self.r.lon * 111_320 * self._k, self.r.lat * 111_320]))
+        d, i = self._tree.query([lon * 111_320 * self._k, lat * 111_320])
+        return {**self._row(int(i), "building", 1.0), "distance_m": round(float(d), 1)}
+
     # -- answering ----------------------------------------------------------------------------------
     def _row(self, i: int, level: str, score: float) -> dict:
         r = self.r
@@ -113,6 +125,8 @@ class Geocoder:
             if estate:
                 rows2 = [i for i in rows if estate_core(r.estate[i]) == estate]
                 rows = rows2 or rows
+                full = [i for i in rows if r.estate[i] and r.estate[i] in s]  # 花园 said: not the 苑 of that name
+                rows = full or rows
             if "building" in nums:
                 rows = [i for i in rows if r.building[i] == nums["building"]]
                 if not rows:
@@ -147,12 +161,12 @@ class Geocoder:
                       "grid": None}]
         cands.sort(key=lambda c: -c["score"])
         top = cands[0] if cands else None
-        confident = bool(
-            top and top["level"] in ("unit", "building") and quality >= 0.9
-            and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
-            and not ("building" in nums and "unit" not in nums and len(cands) > 1))
-        if top and top["level"] == "building" and len(cands) > 1:
-            confident = False
+        unique = top is not None and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
+        # Confident only when one registry entrance (or one building, when no unit was asked for) is
+        # left, and the names behind it matched exactly or, at unit precision, with at most a typo.
+        confident = bool(unique and (
+            (top["level"] == "unit" and quality >= 0.75)
+            or (top["level"] == "building" and quality >= 0.9 and "building" in nums and "unit" not in nums)))
         return {"query": query, "normalized": s, "confident": confident, "components": nums,
                 "candidates": cands[:limit]}
 
@@ -184,3 +198,4 @@ def load_geocoder(engine: Engine, locator=None) -> Geocoder:
     reg = Registry(np.array([r.address for r in rows], dtype=object), lon, lat, col("road"),
                    col("house_number", "号"), col("estate"), col("building", "栋"), col("unit", "单元"), grid)
     return Geocoder(reg, areas)
+
