@@ -37,7 +37,7 @@ class Registry:
 
 class Geocoder:
     def __init__(self, reg: Registry, areas: dict[str, tuple[str, str, float, float]] | None = None):
-        """areas: normalised name → (level, code, lon, lat) for districts, streets and communities."""
+        """areas: normalised name → (level, code, name, lon, lat) for districts, streets and communities."""
         self.r = reg
         self.areas = areas or {}
         self.by_road_house = defaultdict(list)
@@ -64,14 +64,21 @@ class Geocoder:
                 s = s.replace(name, "")
         return found, s
 
-    def _road(self, s: str) -> tuple[str | None, float, str]:
+    def _road(self, s: str, house: str | None, estate: str | None) -> tuple[str | None, float, str]:
+        """The road named in `s`: an exact name, else among the close ones by edit ratio, preferring one
+        that has the house number asked for — in the estate asked for."""
         for rd in self.roads:
             if rd in s:
                 return rd, 1.0, s.replace(rd, "", 1)
         m = _ROAD_RE.search(s)
         if m and self.roads:
-            best = process.extractOne(m.group(1), self.roads, scorer=fuzz.ratio)
-            if best and best[1] >= FUZZY_MIN:
+            near = process.extract(m.group(1), self.roads, scorer=fuzz.ratio, limit=40, score_cutoff=FUZZY_MIN)
+            if near:
+                def rank(n):
+                    rows = self.by_road_house.get((n[0], house), []) if house else []
+                    agrees = bool(estate) and any(estate_core(self.r.estate[i]) == estate for i in rows)
+                    return (agrees, bool(rows), n[1])
+                best = max(near, key=rank)
                 return best[0], best[1] / 100, s.replace(m.group(1), "", 1)
         return None, 0.0, s
 
@@ -114,19 +121,22 @@ class Geocoder:
             return {"query": query, "normalized": s, "confident": False, "candidates": []}
         nums = numbers(s)
         admin, rest = self._admin(s)
-        road, road_q, rest = self._road(rest)
         estate, est_q = self._estate(rest)
+        road, road_q, rest = self._road(rest, nums.get("house_number"), estate)
         r = self.r
         cands: list[dict] = []
+        conflict: list[str] = []
 
         def narrow(rows):
             """Filter by building and unit; a number that matches nothing stops here (None)."""
             level = "building"
             if estate:
-                rows2 = [i for i in rows if estate_core(r.estate[i]) == estate]
-                rows = rows2 or rows
-                full = [i for i in rows if r.estate[i] and r.estate[i] in s]  # 花园 said: not the 苑 of that name
-                rows = full or rows
+                same = [i for i in rows if estate_core(r.estate[i]) == estate]
+                if same:
+                    full = [i for i in same if r.estate[i] and r.estate[i] in s]  # 花园 said: not the 苑
+                    rows = full or same
+                else:  # the road's number is in another estate: the names disagree; trust the number
+                    conflict.append(estate)
             if "building" in nums:
                 rows = [i for i in rows if r.building[i] == nums["building"]]
                 if not rows:
@@ -139,32 +149,39 @@ class Geocoder:
             return rows, level
 
         quality = min(road_q if road else 1.0, est_q if estate else 1.0)
+        number_missing = False   # a number the named road does not have
+        number_unplaced = "house_number" in nums and not road  # a number we cannot check
+        number_found = False
         if road and "house_number" in nums:
             rows = self.by_road_house.get((road, nums["house_number"]), [])
+            number_missing = not rows
+            number_found = bool(rows)
             if rows:
                 got, level = narrow(rows)
                 if got:
-                    cands = [self._row(i, level, LEVEL_SCORE[level] * quality) for i in got]
-        if not cands and estate and "building" in nums:
+                    penalty = 0.8 if conflict else 1.0
+                    cands = [self._row(i, level, LEVEL_SCORE[level] * quality * penalty) for i in got]
+        # A house number the road does not have: answer with the road, never with some building.
+        if not cands and estate and "building" in nums and not number_missing and not number_found:
             got, level = narrow(self.by_estate[estate])
             if got:
                 cands = [self._row(i, level, LEVEL_SCORE[level] * quality * 0.98) for i in got]
         if not cands and road:
             rows = self.by_road[road]
             cands = [self._centroid(rows, road, "road", LEVEL_SCORE["road"] * road_q)]
-        if not cands and estate:
+        if not cands and estate and not number_missing:
             rows = self.by_estate[estate]
             cands = [self._centroid(rows, estate, "road", LEVEL_SCORE["road"] * est_q * 0.9)]
         if not cands and admin:
-            level, code, lon, lat = max(admin, key=lambda a: LEVEL_SCORE[a[0]])
-            cands = [{"address": code, "lon": lon, "lat": lat, "score": LEVEL_SCORE[level], "level": level,
-                      "grid": None}]
+            level, code, name, lon, lat = max(admin, key=lambda a: LEVEL_SCORE[a[0]])
+            cands = [{"address": name, "code": code, "lon": lon, "lat": lat, "score": LEVEL_SCORE[level],
+                      "level": level, "grid": None}]
         cands.sort(key=lambda c: -c["score"])
         top = cands[0] if cands else None
         unique = top is not None and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
         # Confident only when one registry entrance (or one building, when no unit was asked for) is
         # left, and the names behind it matched exactly or, at unit precision, with at most a typo.
-        confident = bool(unique and (
+        confident = bool(unique and not number_missing and not number_unplaced and not conflict and (
             (top["level"] == "unit" and quality >= 0.75)
             or (top["level"] == "building" and quality >= 0.9 and "building" in nums and "unit" not in nums)))
         return {"query": query, "normalized": s, "confident": confident, "components": nums,
@@ -194,7 +211,7 @@ def load_geocoder(engine: Engine, locator=None) -> Geocoder:
                 continue
             for code, name, g in zip(d.codes, d.names, d.geoms):
                 p = g.representative_point()
-                areas[normalize(name)] = (level, code, p.x, p.y)
+                areas[normalize(name)] = (level, code, name, p.x, p.y)
     reg = Registry(np.array([r.address for r in rows], dtype=object), lon, lat, col("road"),
                    col("house_number", "号"), col("estate"), col("building", "栋"), col("unit", "单元"), grid)
     return Geocoder(reg, areas)
