@@ -111,3 +111,15 @@ def test_api_geocode_batch_and_reverse(gc, pg_url):
         rev = c.get("/v1/reverse", params={"lon": top["lon"], "lat": top["lat"]}, headers=h).json()
         assert rev["address"] == a and rev["distance_m"] < 0.01
         assert c.get("/v1/geocode", params={"q": ""}, headers=h).status_code == 422
+
+
+def test_locate_by_address(gc, pg_url):
+    a, _ = pick(gc, 77)
+    with TestClient(create_app(Settings(database_url=pg_url))) as c:
+        h = {"X-API-Key": gc.keys["consumer"]}
+        body = c.get("/v1/locate", params={"address": a}, headers=h).json()
+        assert body["found"] and body["geocode"]["confident"] and body["geocode"]["candidate"]["address"] == a
+        assert body["grid"]["code"] == body["geocode"]["candidate"]["grid"]
+        none = c.get("/v1/locate", params={"address": "火星基地"}, headers=h).json()
+        assert none["found"] is False and none["geocode"]["candidate"] is None
+        assert c.get("/v1/locate?lon=117", headers=h).status_code == 422

@@ -5,7 +5,7 @@ import json
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import get_locator, get_settings_dep, require
@@ -41,15 +41,36 @@ def check_crs(crs: str) -> str:
 
 @router.get("/locate")
 async def locate_one(
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")],
+    request: Request,
+    lon: Annotated[float | None, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude")] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")] = None,
     crs: str = "wgs84",
+    address: Annotated[str | None, Query(max_length=200, description="an address instead of lon/lat")] = None,
     role: str = Depends(require("read")),
     locator: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
 ):
-    x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
-    answer = locator.answer_one(float(x[0]), float(y[0]), settings.nearest_stations)
+    """Which areas, staff and stations answer for a point, or for an address (geocoded first; the
+    candidate used is in the answer under `geocode`)."""
+    used = None
+    if address is not None:
+        from api.routers.geocode import get_geocoder
+        gc = get_geocoder(request, locator)
+        result = gc.geocode(address, 1)
+        if not result["candidates"]:
+            return json_response({"found": False, "point": None, "generation": locator.generation,
+                                  **{lvl: None for lvl in LEVELS}, "staff": [], "stations": [],
+                                  "geocode": {"confident": False, "candidate": None}})
+        used = {"confident": result["confident"], "candidate": result["candidates"][0]}
+        x0, y0 = used["candidate"]["lon"], used["candidate"]["lat"]
+    elif lon is None or lat is None:
+        raise HTTPException(422, f"{'lon' if lon is None else 'lat'}: give lon and lat, or address")
+    else:
+        x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
+        x0, y0 = float(x[0]), float(y[0])
+    answer = locator.answer_one(x0, y0, settings.nearest_stations)
+    if used is not None:
+        answer["geocode"] = used
     if not keys.allows(role, "phones"):
         answer["staff"] = [{**p, "phone": mask_phone(p["phone"])} for p in answer["staff"]]
     return json_response(answer)

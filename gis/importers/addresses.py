@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from gis import bulk
 from gis.coords import CRS_NAMES, normalize_crs, to_wgs84
 from gis.db import session_scope
+from gis.address_text import parse_registry
 from gis.importers.common import ImportRefused, audit
 
 REQUIRED = ("address", "lon", "lat")
@@ -105,7 +106,7 @@ def import_addresses(engine: Engine, path, actor: str = "cli") -> dict:
         replaced = session.execute(text("DELETE FROM address WHERE address = ANY(:a)"), {"a": texts}).rowcount
         conn = session.connection().connection.driver_connection
         bulk.write_points(conn, "address", ("address", "components", "households", "building_code", "source"),
-                          (texts, [{}] * len(keep), [rows[i]["households"] for i in keep],
+                          (texts, [parse_registry(t) for t in texts], [rows[i]["households"] for i in keep],
                            [rows[i]["building_code"] for i in keep], ["import"] * len(keep)),
                           lon[keep], lat[keep])
         report = {"inserted": len(keep) - replaced, "replaced": replaced, "rows": len(rows), "file": str(path)}
