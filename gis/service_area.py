@@ -77,8 +77,13 @@ def walk_to_nearest(graph: WalkGraph, station_node, station_snap, node, snap, li
     from a virtual source joined to every station node by its snap distance. inf beyond the limit."""
     n = graph.n
     src = n
-    w = np.maximum(np.asarray(station_snap, float), 1e-6)
-    extra_col = csr_matrix((w, (np.zeros(len(w), int), np.asarray(station_node))), shape=(1, n))
+    # one virtual edge per station node, the shortest snap when several stations share a node
+    # (a sparse constructor would add duplicates up)
+    nodes = np.asarray(station_node)
+    w = np.full(n, np.inf)
+    np.minimum.at(w, nodes, np.maximum(np.asarray(station_snap, float), 1e-6))
+    used = np.flatnonzero(np.isfinite(w))
+    extra_col = csr_matrix((w[used], (np.zeros(len(used), int), used)), shape=(1, n))
     g = vstack([hstack([graph.graph, csr_matrix((n, 1))]), hstack([extra_col, csr_matrix((1, 1))])]).tocsr()
     d = dijkstra(g, directed=True, indices=src, limit=limit_m)[:n]
     return d[node] + snap
