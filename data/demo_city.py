@@ -29,6 +29,9 @@ SCALES = {
     # households, streets, communities, grid target households, unit target households, requests
     "small": dict(households=10_000, streets=2, communities=6, grid_hh=340, unit_hh=10, stations=20,
                   requests=20_000),
+    # one community of 3,000 households: the input of bench/redraw.py
+    "community3k": dict(households=3_000, streets=1, communities=1, grid_hh=375, unit_hh=10, stations=3,
+                        requests=1_000),
     "city": dict(households=780_000, streets=19, communities=152, grid_hh=355, unit_hh=10, stations=220,
                  requests=1_050_000),
 }
