@@ -5,16 +5,14 @@ import branca.colormap as cm
 import folium
 import geopandas as gpd
 
-from maps.grids import KIND, _light
+from maps.grids import _light, add_stations, base_map
 
 
 def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame,
                  stations: gpd.GeoDataFrame, minutes: float = 15, title: str = "十五分钟服务圈") -> folium.Map:
     """areas: code, name, households, share (0–1); circles: name, geometry; uncovered: address, households."""
     xmin, ymin, xmax, ymax = areas.total_bounds
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    m.get_root().header.add_child(folium.Element(
-        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"))
+    m = base_map(title)
     scale = cm.LinearColormap(["#d7301f", "#fdcc8a", "#1a9850"], vmin=0, vmax=1,
                               caption=f"share of households within {minutes:g} min walk")
     frame = areas[["code", "name", "households", "share", "geometry"]].copy()
@@ -41,13 +39,7 @@ def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: 
                        tooltip=folium.GeoJsonTooltip(fields=["address", "households"], aliases=["地址", "户数"])
                        ).add_to(group)
         group.add_to(m)
-    if len(stations):
-        group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
-        for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
-            label, colour = KIND.get(kind, (kind, "#333"))
-            folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
-                                tooltip=f"{name}（{label}）").add_to(group)
-        group.add_to(m)
+    add_stations(m, stations)
     scale.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])

@@ -27,14 +27,32 @@ def _light(geoms: np.ndarray, tol_m: float) -> np.ndarray:
     return shapely.set_precision(g, 1e-7)
 
 
+def base_map(title: str) -> folium.Map:
+    """An empty page: no tile layer (intranets have none), a plain background, the title."""
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    m.get_root().header.add_child(folium.Element(
+        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"))
+    return m
+
+
+def add_stations(m: folium.Map, stations: gpd.GeoDataFrame | None) -> None:
+    """Stations as circle markers coloured by kind, in one toggleable layer."""
+    if stations is None or not len(stations):
+        return
+    group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
+    for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
+        label, colour = KIND.get(kind, (kind, "#333333"))
+        folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
+                            tooltip=f"{name}（{label}）").add_to(group)
+    group.add_to(m)
+
+
 def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None, title: str = "网格 Wangge",
               unit_limit: int = 20_000) -> folium.Map:
     """A folium map with one toggleable layer per level present, tooltips, stations; no tile layer
     (intranets have none), so the page needs nothing but the service's own assets."""
     xmin, ymin, xmax, ymax = areas.total_bounds if len(areas) else (116.9, 36.6, 117.1, 36.7)
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    m.get_root().header.add_child(folium.Element(
-        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"))
+    m = base_map(title)
     for level, style in STYLE.items():
         sub = areas[areas["level"] == level]
         if sub.empty:
@@ -58,13 +76,7 @@ def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None,
             smooth_factor=1.0,
         ).add_to(group)
         group.add_to(m)
-    if stations is not None and len(stations):
-        group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
-        for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
-            label, colour = KIND.get(kind, (kind, "#333333"))
-            folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
-                                tooltip=f"{name}（{label}）").add_to(group)
-        group.add_to(m)
+    add_stations(m, stations)
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
     return m
