@@ -6,7 +6,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routers import areas, generations, geocode, health, locate, maps, redraws, stations
+from api.routers import (
+    areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations,
+)
+from gis.escalation import start_escalation_sweep
+from gis.request_rules import load_rules
 from maps.assets import mount_static
 from gis.db import get_engine
 from gis.engine_cache import EngineCache
@@ -22,14 +26,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = get_engine(settings)
         app.state.engine_cache = EngineCache(app.state.engine, settings)
         app.state.key_cache = {}
+        app.state.rules = load_rules(settings.request_rules)
         app.state.engine_cache.get()  # build the locate index before the first request
+        sweep = start_escalation_sweep(app.state.engine, settings.escalation_interval_s)
         yield
+        sweep.stop()
         app.state.engine_cache.close()
 
     app = FastAPI(title="网格 Wangge", version="0.1.0", lifespan=lifespan,
                   description="Grid management: locate, areas, stations, requests, redraws, maps.")
     errors.install(app)
-    for module in (health, locate, geocode, stations, areas, generations, redraws, maps):
+    for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
+                   maps):
         app.include_router(module.router)
     mount_static(app)
     return app

@@ -29,6 +29,10 @@ async def get_locator(request: Request) -> LocateEngine:
     return cache.get()
 
 
+async def get_rules(request: Request):
+    return request.app.state.rules
+
+
 def _key_from(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.query_params.get("api_key")
 
@@ -56,6 +60,7 @@ def require(capability: str) -> Callable[[Request], str]:
             cache[key] = (role, time.monotonic())
         if not keys.allows(role, capability):
             raise HTTPException(403, f"the role {role!r} may not {capability}")
+        request.state.role, request.state.key_prefix = role, key[:10]
         return role
 
     return check

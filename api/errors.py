@@ -15,6 +15,19 @@ def _field(loc) -> str:
 
 
 def install(app: FastAPI) -> None:
+    from fastapi.encoders import jsonable_encoder
+
+    from gis.request_loop import LoopError
+    from gis.windows import WindowError
+
+    @app.exception_handler(LoopError)
+    async def loop_error(request: Request, exc: LoopError):
+        return JSONResponse(status_code=exc.status, content=jsonable_encoder({"detail": str(exc), **exc.extra}))
+
+    @app.exception_handler(WindowError)
+    async def window_error(request: Request, exc: WindowError):
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]

@@ -385,16 +385,69 @@ def _requests(rng, addresses, areas, n, lattice) -> pd.DataFrame:
     day = rng.integers(0, 365, n)
     start = END - pd.Timedelta(days=365)
     dates = start + pd.to_timedelta(day, unit="D")
-    weekday = dates.dayofweek.to_numpy()
+    weekday = dates.day_of_week.to_numpy()
     keep_weekend = rng.random(n) < 0.6  # fewer requests at weekends: move 40 % of them to Monday
     shift = np.where((weekday >= 5) & ~keep_weekend, 7 - weekday, 0)
     hours = np.clip(rng.normal(13, 3.5, n), 7, 22)
     created = dates + pd.to_timedelta(shift, unit="D") + pd.to_timedelta(hours * 3600, unit="s")
     created = created.where(created < END, created - pd.Timedelta(days=7))
     cat_names = np.array(CATEGORIES, dtype=object)[cats]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "created_at": created.floor("s"), "category": cat_names,
         "matter_class": [MATTER[c] for c in cat_names],
         "importance": (rng.random(n) < 0.2).astype(np.int8), "urgency": (rng.random(n) < 0.15).astype(np.int8),
         "text": [TEXTS[c] for c in cat_names], "lon": lon, "lat": lat,
     })
+    return _lifecycle(rng, out, addresses["grid_code"].to_numpy()[which])
+
+
+RESULTS = {"政策咨询": "已电话解答并上门送达政策明白纸", "矛盾调解": "网格员组织双方调解，达成一致",
+           "代办服务": "联户长代办完成并送证上门", "环境卫生": "已清运楼道堆放物并张贴提示",
+           "安全隐患": "已劝离楼道充电车辆并加装充电桩", "设施维修": "物业已更换门禁并复核",
+           "困难帮扶": "志愿者已上门探访并建立结对帮扶"}
+
+
+def _lifecycle(rng, req: pd.DataFrame, grid_of: np.ndarray) -> pd.DataFrame:
+    """Where each request stands at END: colour and deadline from the shipped rules; handling time set
+    by the grid's own pace (a few grids are slow), so on-time rates, ratings and rankings differ; the
+    ones still running at END are open (and past their deadline: escalated for supervision)."""
+    from gis.request_rules import load_rules
+
+    rules = load_rules()
+    n = len(req)
+    colour = np.empty(n, dtype=object)
+    hours = np.empty(n)
+    for c in rules.colours.values():
+        sel = (req["importance"].to_numpy() == int(c.important)) & (req["urgency"].to_numpy() == int(c.urgent))
+        colour[sel], hours[sel] = c.name, c.hours
+    grids, gi = np.unique(grid_of, return_inverse=True)
+    pace = np.exp(rng.normal(0.0, 0.3, len(grids)))
+    pace[rng.random(len(grids)) < 0.03] = 2.2  # slow grids
+    took_h = hours * pace[gi] * rng.beta(2, 3, n) * 1.6
+    created = req["created_at"].dt.tz_localize("Asia/Shanghai")
+    due = created + pd.to_timedelta(hours, unit="h")
+    finished = created + pd.to_timedelta(took_h, unit="h")
+    end = END.tz_localize("Asia/Shanghai")
+    done = (finished <= end).to_numpy()
+    on_time = took_h <= hours
+    rated = done & ((finished + pd.Timedelta(days=2)) <= end).to_numpy()
+    sat = np.where(on_time, rng.choice([5, 4, 3], n, p=[0.6, 0.3, 0.1]), rng.choice([4, 3, 2, 1], n, p=[0.2, 0.4, 0.3, 0.1]))
+    sat = np.clip(sat - (pace[gi] > 1.8), 1, 5)
+    rejected = rng.random(n) < 0.01
+    elapsed = (end - created).dt.total_seconds().to_numpy() / 3600
+    open_status = np.where(elapsed < 0.15 * took_h, "dispatched",
+                           np.where(rng.random(n) < 0.08, "coordinating", "handling"))
+    overdue = ~done & (due < end).to_numpy()
+    status = np.where(done, np.where(rated, "evaluated", "fed_back"), np.where(overdue, "supervised", open_status))
+    status = np.where(rejected, "rejected", status)
+    keep_done = done & ~rejected
+    req["status"] = status
+    req["colour"] = colour
+    req["due_at"] = due
+    req["finished_at"] = finished.where(keep_done)
+    req["closed_at"] = (finished + pd.to_timedelta(rng.uniform(12, 48, n), unit="h")).where(rated & ~rejected)
+    req.loc[rejected, "closed_at"] = (created + pd.Timedelta(hours=6))[rejected]
+    req["escalated_at"] = due.where(overdue & ~rejected)
+    req["satisfaction"] = pd.Series(sat, dtype="Int16").where(rated & ~rejected)
+    req["result"] = pd.Series([RESULTS[c] for c in req["category"]], dtype=object).where(keep_done)
+    return req

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -34,7 +35,9 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         conn = session.connection().connection.driver_connection
         progress("write areas", 0.55)
         # The demo replaces the whole map and the data that belongs to the old demo city.
-        for table in ("request", "staff_assignment", "staff", "station", "address", "network_edge"):
+        # (TRUNCATE for requests: their step log is append-only and refuses DELETE)
+        session.execute(text("TRUNCATE request_event, request_whistle, request"))
+        for table in ("staff_assignment", "staff", "station", "address", "network_edge"):
             session.execute(text(f"DELETE FROM {table}"))
         gen = generations.create(session, source=f"demo {scale} seed {seed}", replace_levels=LEVELS)
         bulk.write_areas(conn, gen, areas["level"].tolist(), areas["code"].tolist(), areas["name"].tolist(),
@@ -63,13 +66,22 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         progress("write requests", 0.8)
         created = req["created_at"].dt.tz_localize("Asia/Shanghai") if req["created_at"].dt.tz is None \
             else req["created_at"]
+
+        def times(col):
+            return [None if pd.isna(v) else v.isoformat() for v in req[col]]
+
         bulk.write_points(conn, "request",
                           ("created_at", "category", "matter_class", "importance", "urgency", "text", "status",
-                           "generation_id", "grid_code", "unit_code"),
+                           "generation_id", "grid_code", "unit_code", "source", "colour", "due_at", "finished_at",
+                           "closed_at", "escalated_at", "satisfaction", "result", "updated_at"),
                           (created.astype(str).tolist(),
                            req["category"].tolist(), req["matter_class"].tolist(),
                            req["importance"].to_numpy().astype(int), req["urgency"].to_numpy().astype(int),
-                           req["text"].tolist(), ["closed"] * len(req), [gen] * len(req), grid_codes, unit_codes),
+                           req["text"].tolist(), req["status"].tolist(), [gen] * len(req), grid_codes, unit_codes,
+                           ["demo"] * len(req), req["colour"].tolist(), times("due_at"), times("finished_at"),
+                           times("closed_at"), times("escalated_at"),
+                           [None if pd.isna(v) else int(v) for v in req["satisfaction"]],
+                           [None if pd.isna(v) else v for v in req["result"]], times("due_at")),
                           req["lon"].to_numpy(), req["lat"].to_numpy())
         progress("activate", 0.95)
         generations.activate(session, gen)

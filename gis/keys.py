@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 
 from gis.models import ROLES
 
-# What each role may do; the API checks a route's capability against this table.
+# What each role may do; the API checks a route's capability against this table. `report` = raise a
+# request and follow it (apps, hotlines); `requests` = run the loop (command center, departments).
 CAPABILITIES = {
-    "consumer": {"read"},
-    "command": {"read", "maps", "requests", "phones"},
+    "consumer": {"read", "report"},
+    "command": {"read", "report", "maps", "requests", "phones"},
     "planner": {"read", "maps", "redraw"},
-    "admin": {"read", "maps", "requests", "redraw", "phones", "admin"},
+    "admin": {"read", "report", "maps", "requests", "redraw", "phones", "admin"},
 }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Index,
     Integer, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
+from sqlalchemy import text as _sql  # the Request model has a column named `text`
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -161,8 +162,14 @@ class NetworkEdge(Base):
     __table_args__ = (Index("network_edge_geom_gist", "geom", postgresql_using="gist"),)
 
 
+REQUEST_STATUSES = ("collected", "discovered", "analysed", "dispatched", "handling", "coordinating",
+                    "supervised", "fed_back", "evaluated", "rejected")
+OPEN_STATUSES = ("collected", "discovered", "analysed", "dispatched", "handling", "coordinating", "supervised")
+
+
 class Request(Base):
-    """A resident request (居民点单), with the generation and codes it was located with."""
+    """A resident request (居民点单), with the generation and codes it was located with, its colour and
+    deadline, and where it stands in the nine-step loop (`version` is bumped by every step)."""
 
     __tablename__ = "request"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -177,10 +184,63 @@ class Request(Base):
     grid_code: Mapped[str | None] = mapped_column(String(32))
     unit_code: Mapped[str | None] = mapped_column(String(32))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    address: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    colour: Mapped[str] = mapped_column(String(8), default="blue", server_default="blue")
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    department: Mapped[str | None] = mapped_column(Text)
+    assignees: Mapped[list] = mapped_column(JSONB, default=list, server_default=_sql("'[]'::jsonb"))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[str | None] = mapped_column(Text)
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    feedback: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
         CheckConstraint("matter_class IN ('public','shared','private')", name="request_matter_class"),
+        CheckConstraint("colour IN ('red','orange','yellow','blue')", name="request_colour"),
+        CheckConstraint("status IN (" + ",".join(f"'{s}'" for s in REQUEST_STATUSES) + ")", name="request_status"),
+        CheckConstraint("satisfaction BETWEEN 1 AND 5", name="request_satisfaction"),
         Index("request_grid_time", "grid_code", "created_at"),
+        Index("request_time", "created_at"),
+        Index("request_open_due", "due_at", postgresql_where=_sql(
+            "status IN (" + ",".join(f"'{s}'" for s in OPEN_STATUSES) + ")")),
     )
+
+
+class RequestEvent(Base):
+    """One step of one request: who, when, from which status to which, and a note. Append-only (a
+    trigger refuses UPDATE and DELETE); `seq` is the request's version after the step."""
+
+    __tablename__ = "request_event"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    __table_args__ = (UniqueConstraint("request_id", "seq", name="request_event_seq"),)
+
+
+class RequestWhistle(Base):
+    """A department summoned when the street blows the whistle (街道吹哨、部门报到); it must acknowledge."""
+
+    __tablename__ = "request_whistle"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id"))
+    department: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    raised_by: Mapped[str] = mapped_column(Text)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("request_id", "department", name="request_whistle_department"),)
 
 
 class ApiKey(Base):

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     grid_households_max: int = 500
     unit_households_min: int = 5
     unit_households_max: int = 15
+    request_rules: Path | None = Field(None, description="request menu, routing and colour table (JSON); "
+                                                          "unset = data/request_rules.json")
+    escalation_interval_s: float = Field(60.0, description="how often each worker sweeps for overdue requests; "
+                                                           "0 = never (run `wangge requests escalate` instead)")
+    hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
 
     @property
     def home_abs(self) -> Path:

@@ -1,0 +1,27 @@
+"""The monthly grid scoreboard, with the two lowest named."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy.engine import Engine
+
+from api.deps import get_db, get_locator, require
+from gis.locate import LocateEngine
+from gis.rankings import scoreboard
+from gis.windows import TZ, month_window
+
+router = APIRouter(prefix="/v1", tags=["rankings"])
+
+
+@router.get("/rankings")
+def rankings(_role: str = Depends(require("read")), engine: Engine = Depends(get_db),
+             loc: LocateEngine = Depends(get_locator),
+             month: Annotated[str | None, Query(description="YYYY-MM; default: the last complete month")] = None):
+    """Every grid's volume, on-time rate, satisfaction, repeat rate, score and rank for the month."""
+    if "grid" not in loc.levels:
+        raise HTTPException(409, "there are no grids in the active generation")
+    start, end = month_window(month, previous=True)
+    with engine.connect() as conn:
+        return scoreboard(conn, loc, start, end, as_of=datetime.now(TZ))

@@ -1,0 +1,163 @@
+"""Resident requests (居民点单): raise one by address or point, follow it through the nine steps,
+summon departments, escalate overdue work, and read a grid's result board (晒单)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.deps import get_db, get_locator, get_rules, require
+from api.routers.locate import check_crs, mask_phone
+from gis import keys
+from gis import request_loop as loop
+from gis.coords import to_wgs84
+from gis.db import session_scope
+from gis.locate import LocateEngine
+from gis.request_rules import Rules
+from gis.windows import month_window
+
+router = APIRouter(prefix="/v1", tags=["requests"])
+
+
+class NewRequest(BaseModel):
+    category: str = Field(..., description="one of the menu's categories, e.g. 环境卫生")
+    text: str | None = Field(None, max_length=2000)
+    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    crs: str = "wgs84"
+    address: str | None = Field(None, max_length=200, description="where, as the resident says it")
+    matter_class: str | None = Field(None, description="public/公家事, shared/大家事, private/自家事; "
+                                                       "default: the category's")
+    important: bool = False
+    urgent: bool = False
+    by: str | None = Field(None, max_length=100, description="the person acting (kept in the log)")
+
+
+class Move(BaseModel):
+    to: str = Field(..., description="the next status, e.g. dispatched")
+    version: int | None = Field(None, description="the version you read (optimistic locking)")
+    note: str | None = Field(None, max_length=2000)
+    result: str | None = Field(None, max_length=2000, description="what was done (to fed_back)")
+    satisfaction: int | None = Field(None, description="1–5 (to evaluated)")
+    feedback: str | None = Field(None, max_length=2000)
+    departments: list[str] | None = Field(None, description="departments summoned (to coordinating, 吹哨)")
+    assignees: list[dict] | None = Field(None, description="who handles it (to dispatched); default: routing")
+    by: str | None = Field(None, max_length=100)
+
+
+class Acknowledgement(BaseModel):
+    department: str
+    note: str | None = Field(None, max_length=2000)
+    by: str | None = Field(None, max_length=100)
+
+
+def _actor(request: Request, by: str | None) -> loop.Actor:
+    return loop.Actor(request.state.role, request.state.key_prefix, by)
+
+
+def _shown(out: dict, role: str) -> dict:
+    if not keys.allows(role, "phones"):
+        out["assignees"] = [{**p, "phone": mask_phone(p.get("phone"))} for p in out.get("assignees", [])]
+    return out
+
+
+def _run(engine: Engine, fn, *args, **kw):
+    """One transaction; a LoopError becomes its status with the message and details (api.errors)."""
+    with session_scope(engine) as session:
+        return fn(session, *args, **kw)
+
+
+@router.post("/requests", status_code=201)
+def create(body: NewRequest, request: Request, role: str = Depends(require("report")),
+           engine: Engine = Depends(get_db), locator: LocateEngine = Depends(get_locator),
+           rules: Rules = Depends(get_rules)):
+    """Record a request at a point or an address; it is located to its grid and unit, routed by
+    matter class, coloured and given a deadline. An address that is not found precisely is refused
+    with the candidates, so the caller can ask the resident again."""
+    if body.lon is not None and body.lat is not None:
+        x, y = to_wgs84(np.array([body.lon]), np.array([body.lat]), check_crs(body.crs))
+        lon, lat = float(x[0]), float(y[0])
+    elif body.address:
+        from api.routers.geocode import get_geocoder
+        found = get_geocoder(request, locator).geocode(body.address, 3)
+        if not found["confident"]:
+            raise loop.LoopError(f"address: {body.address!r} is not found precisely; give coordinates or a "
+                                 f"fuller address", field="address", candidates=found["candidates"])
+        lon, lat = found["candidates"][0]["lon"], found["candidates"][0]["lat"]
+    else:
+        raise loop.LoopError("lon: give lon and lat, or address", field="lon")
+    out = _run(engine, loop.create, rules, locator, lon=lon, lat=lat, category=body.category,
+               matter_class=body.matter_class, important=body.important, urgent=body.urgent, text_=body.text,
+               address=body.address, actor=_actor(request, body.by))
+    return _shown(out, role)
+
+
+@router.get("/requests")
+def listing(role: str = Depends(require("requests")), engine: Engine = Depends(get_db),
+            status: Annotated[str | None, Query(description="a status, or 'open'")] = None,
+            grid: str | None = None, overdue: bool = False, colour: str | None = None,
+            limit: Annotated[int, Query(ge=1, le=5000)] = 200):
+    """Requests for the command center, most urgent deadline first."""
+    where, params = ["TRUE"], {"limit": limit}
+    if status == "open":
+        where.append(f"status IN ({loop.OPEN_SQL})")
+    elif status:
+        where.append("status = :status")
+        params["status"] = status
+    if grid:
+        where.append("grid_code = :grid")
+        params["grid"] = grid
+    if colour:
+        where.append("colour = :colour")
+        params["colour"] = colour
+    if overdue:
+        where.append(f"status IN ({loop.OPEN_SQL}) AND due_at < now()")
+    with engine.connect() as conn:
+        ids = conn.execute(text(f"SELECT id FROM request WHERE {' AND '.join(where)} "
+                                f"ORDER BY due_at NULLS LAST, id LIMIT :limit"), params).scalars().all()
+    with session_scope(engine) as session:
+        return {"requests": [_shown(loop.get(session, i, events=False), role) for i in ids]}
+
+
+@router.get("/requests/{rid}")
+def show(rid: int, role: str = Depends(require("report")), engine: Engine = Depends(get_db)):
+    """One request with its steps (the append-only log) and the departments summoned."""
+    return _shown(_run(engine, loop.get, rid), role)
+
+
+@router.post("/requests/{rid}/moves")
+def move(rid: int, body: Move, request: Request, role: str = Depends(require("requests")),
+         engine: Engine = Depends(get_db), rules: Rules = Depends(get_rules)):
+    """One step. 409 when the move is not allowed now (the allowed ones are named) or when `version`
+    is stale (someone else moved it first)."""
+    out = _run(engine, loop.move, rules, rid, body.to, body.version, _actor(request, body.by), note=body.note,
+               result=body.result, satisfaction=body.satisfaction, feedback=body.feedback,
+               departments=body.departments, assignees=body.assignees)
+    return _shown(out, role)
+
+
+@router.post("/requests/{rid}/acknowledgements")
+def acknowledge(rid: int, body: Acknowledgement, request: Request, role: str = Depends(require("requests")),
+                engine: Engine = Depends(get_db)):
+    """A department summoned by the whistle reports (部门报到)."""
+    return _shown(_run(engine, loop.acknowledge, rid, body.department, _actor(request, body.by), body.note), role)
+
+
+@router.post("/requests/escalations")
+def escalate(_role: str = Depends(require("requests")), engine: Engine = Depends(get_db)):
+    """Run the deadline sweep now (each worker also runs it every WANGGE_ESCALATION_INTERVAL_S)."""
+    with session_scope(engine) as session:
+        return {"escalated": loop.escalate_overdue(session)}
+
+
+@router.get("/grids/{code}/board")
+def board(code: str, _role: str = Depends(require("read")), engine: Engine = Depends(get_db),
+          month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: this month")] = None):
+    """The grid's public result board (晒单) for one month."""
+    start, end = month_window(month)
+    with session_scope(engine) as session:
+        return loop.board(session, code, start, end)

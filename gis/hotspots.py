@@ -1,0 +1,213 @@
+"""Hotspots of requests: counts per grid (from the grid code stored on each request, so no spatial
+join) or per H3 cell, Getis-Ord Gi* (esda) with false-discovery-rate control, hot/cold classes at
+90/95/99 %, and the trend against the window before.
+
+Weights are built once per generation (grids) or per cell set (H3) and cached in the process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import h3
+import numpy as np
+import shapely
+from scipy import stats
+from shapely import STRtree
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from gis.locate import LocateEngine
+
+LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))  # strictest first
+TOUCH_TOL_DEG = 1e-6  # ~0.1 m: official boundaries with slivers still count as neighbours
+_WEIGHTS: dict = {}
+
+
+@dataclass
+class GiStar:
+    z: np.ndarray  # standardised Gi* from the permutations (esda z_sim)
+    p: np.ndarray  # two-sided p-value of that z (esda p_z_sim); FDR is applied to these
+    p_sim: np.ndarray  # pseudo p-value: share of permutations at least as extreme
+    classes: np.ndarray  # hot_99 … cold_90, or "none"
+
+
+def neighbours_from_polygons(geoms: np.ndarray, tol: float = TOUCH_TOL_DEG) -> dict[int, list[int]]:
+    """Queen contiguity (a shared boundary point), with `tol` so hairline gaps do not cut neighbours."""
+    tree = STRtree(geoms)
+    a, b = tree.query(geoms, predicate="dwithin", distance=tol)
+    keep = a != b
+    nb: dict[int, list[int]] = {i: [] for i in range(len(geoms))}
+    for i, j in zip(a[keep].tolist(), b[keep].tolist()):
+        nb[i].append(j)
+    return nb
+
+
+def grid_weights(locator: LocateEngine):
+    """Binary Queen weights over the active generation's grids (code order), cached per generation."""
+    from libpysal.weights import W
+
+    key = ("grid", locator.generation)
+    if key not in _WEIGHTS:
+        d = locator.levels["grid"]
+        _WEIGHTS.clear()
+        _WEIGHTS[key] = W(neighbours_from_polygons(np.asarray(d.geoms)), silence_warnings=True)
+    return _WEIGHTS[key]
+
+
+def h3_weights(cells: list[str]):
+    """Binary weights over H3 cells: the six cells around each, where they are in the set."""
+    from libpysal.weights import W
+
+    pos = {c: i for i, c in enumerate(cells)}
+    nb = {i: [pos[n] for n in h3.grid_ring(c, 1) if n in pos] for c, i in pos.items()}
+    return W(nb, silence_warnings=True)
+
+
+def gi_star(counts: np.ndarray, w, permutations: int = 999, seed: int = 12345) -> GiStar:
+    """Gi* of counts with conditional permutations, FDR-controlled classes at 99/95/90 %."""
+    import esda
+
+    y = np.asarray(counts, dtype=float)
+    n = len(y)
+    if n < 3 or y.sum() == 0:
+        zeros = np.zeros(n)
+        return GiStar(zeros, np.ones(n), np.ones(n), np.full(n, "none", dtype=object))
+    g = esda.G_Local(y, w, transform="B", permutations=permutations, star=True, seed=seed, n_jobs=1)
+    z = np.nan_to_num(np.asarray(g.z_sim, float))
+    p = np.nan_to_num(np.asarray(g.p_z_sim, float) * 2.0, nan=1.0).clip(0, 1)  # esda gives one tail
+    return GiStar(z, p, np.asarray(g.p_sim, float), classify(z, p))
+
+
+def classify(z: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """hot_99/95/90 and cold_99/95/90 where p passes the FDR cut-off at that level, else none."""
+    import esda
+
+    out = np.full(len(z), "none", dtype=object)
+    for alpha, label in reversed(LEVELS):  # 90 first, then overwrite with the stricter levels
+        sig = p <= esda.fdr(p, alpha)
+        out[sig & (z > 0)] = f"hot_{label}"
+        out[sig & (z < 0)] = f"cold_{label}"
+    return out
+
+
+def trend(now: np.ndarray, before: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """rising/falling/steady: given n = now + before requests, is the split different from even
+    (equal windows, equal rates)? Exact two-sided binomial test per area."""
+    now = np.asarray(now, np.int64)
+    before = np.asarray(before, np.int64)
+    n = now + before
+    lo = stats.binom.cdf(np.minimum(now, before), n, 0.5)
+    p = np.minimum(1.0, 2 * lo)
+    out = np.full(len(now), "steady", dtype=object)
+    out[(p < alpha) & (now > before)] = "rising"
+    out[(p < alpha) & (now < before)] = "falling"
+    return out
+
+
+def _filter(category: str | None) -> tuple[str, dict]:
+    return ("AND category = :cat", {"cat": category}) if category else ("", {})
+
+
+def grid_counts(conn: Connection, locator: LocateEngine, start: datetime, end: datetime,
+                category: str | None = None) -> np.ndarray:
+    """Requests per grid of the active generation (code order). Requests located with this generation
+    count by their stored code; those from other generations are located again from their point."""
+    d = locator.levels["grid"]
+    pos = {c: i for i, c in enumerate(d.codes.tolist())}
+    extra, params = _filter(category)
+    params |= {"start": start, "end": end, "g": locator.generation}
+    counts = np.zeros(len(d.codes), np.int64)
+    for code, n in conn.execute(text(f"""
+            SELECT grid_code, count(*) FROM request
+            WHERE created_at >= :start AND created_at < :end AND generation_id = :g {extra}
+            GROUP BY grid_code"""), params):
+        i = pos.get(code)
+        if i is not None:
+            counts[i] += n
+    other = conn.execute(text(f"""
+        SELECT ST_X(geom), ST_Y(geom) FROM request
+        WHERE created_at >= :start AND created_at < :end AND generation_id IS DISTINCT FROM :g
+          AND geom IS NOT NULL {extra}"""), params).all()
+    if other:
+        xy = np.array(other, float)
+        idx = d.index.query(xy[:, 0], xy[:, 1])
+        idx = idx[idx >= 0]
+        counts += np.bincount(idx, minlength=len(d.codes))
+    return counts
+
+
+def request_points(conn: Connection, start: datetime, end: datetime, category: str | None = None) -> np.ndarray:
+    extra, params = _filter(category)
+    rows = conn.execute(text(f"""
+        SELECT ST_X(geom), ST_Y(geom) FROM request
+        WHERE created_at >= :start AND created_at < :end AND geom IS NOT NULL {extra}"""),
+                        params | {"start": start, "end": end}).all()
+    return np.array(rows, float).reshape(-1, 2)
+
+
+def city_cells(locator: LocateEngine, resolution: int) -> list[str]:
+    """H3 cells whose centres fall in the city (the top level's areas), sorted."""
+    top = next(lvl for lvl in ("district", "street", "community", "grid") if lvl in locator.levels)
+    cells: set[str] = set()
+    for g in locator.levels[top].geoms:
+        for part in shapely.get_parts(g):
+            cells |= set(h3.geo_to_cells(part.__geo_interface__, resolution))
+    return sorted(cells)
+
+
+def cells_of(xy: np.ndarray, resolution: int) -> list[str]:
+    return [h3.latlng_to_cell(y, x, resolution) for x, y in xy.tolist()]
+
+
+def hotspots(conn: Connection, locator: LocateEngine, start: datetime, end: datetime, prev: tuple[datetime, datetime],
+             category: str | None = None, unit: str = "grid", resolution: int = 8, permutations: int = 999,
+             seed: int = 12345) -> dict:
+    """Gi* hotspots for one window, with counts and trend against `prev`; areas hottest first."""
+    if unit == "grid":
+        if "grid" not in locator.levels:
+            raise ValueError("unit: there are no grids in the active generation")
+        d = locator.levels["grid"]
+        now = grid_counts(conn, locator, start, end, category)
+        before = grid_counts(conn, locator, prev[0], prev[1], category)
+        w = grid_weights(locator)
+        ids, names = d.codes.tolist(), d.names.tolist()
+    elif unit == "h3":
+        if not 5 <= resolution <= 11:
+            raise ValueError(f"resolution: {resolution}; use 5 (about 250 km²) to 11 (about 2,000 m²)")
+        cells = city_cells(locator, resolution)
+        pos = {c: i for i, c in enumerate(cells)}
+
+        def count(a, b):
+            c = np.zeros(len(cells), np.int64)
+            for cell in cells_of(request_points(conn, a, b, category), resolution):
+                i = pos.get(cell)
+                if i is not None:
+                    c[i] += 1
+            return c
+
+        now, before = count(start, end), count(*prev)
+        w = h3_weights(cells)
+        ids, names = cells, [None] * len(cells)
+    else:
+        raise ValueError(f"unit: {unit!r}; use grid or h3")
+    g = gi_star(now, w, permutations, seed)
+    tr = trend(now, before)
+    order = np.argsort(-g.z, kind="stable")
+    areas = [{"code": ids[i], "name": names[i], "count": int(now[i]), "previous": int(before[i]),
+              "change": int(now[i] - before[i]), "trend": tr[i], "z": round(float(g.z[i]), 3),
+              "p": float(f"{g.p[i]:.4g}"), "p_sim": float(g.p_sim[i]), "class": g.classes[i]} for i in order]
+    summary = {c: int((g.classes == c).sum()) for c in
+               [f"{k}_{lab}" for k in ("hot", "cold") for _, lab in LEVELS] + ["none"]}
+    return {
+        "unit": unit, "resolution": resolution if unit == "h3" else None, "category": category,
+        "window": {"start": start, "end": end}, "previous": {"start": prev[0], "end": prev[1]},
+        "generation": locator.generation, "total": int(now.sum()), "previous_total": int(before.sum()),
+        "method": {"statistic": "Getis-Ord Gi* (esda.G_Local, star=True, binary weights)",
+                   "weights": "queen contiguity" if unit == "grid" else "H3 first ring",
+                   "permutations": permutations, "seed": seed,
+                   "p": "two-sided, from the z of the permutation distribution",
+                   "classes": "Benjamini–Hochberg FDR (esda.fdr) at 0.10/0.05/0.01",
+                   "trend": "exact binomial test of this window against the previous one, 5 %"},
+        "summary": summary, "areas": areas,
+    }
