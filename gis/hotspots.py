@@ -147,12 +147,14 @@ def request_points(conn: Connection, start: datetime, end: datetime, category: s
 
 
 def city_cells(locator: LocateEngine, resolution: int) -> list[str]:
-    """H3 cells whose centres fall in the city (the top level's areas), sorted."""
+    """H3 cells that overlap the city (the top level's areas), sorted: every located request falls
+    in one of them."""
     top = next(lvl for lvl in ("district", "street", "community", "grid") if lvl in locator.levels)
     cells: set[str] = set()
     for g in locator.levels[top].geoms:
         for part in shapely.get_parts(g):
-            cells |= set(h3.geo_to_cells(part.__geo_interface__, resolution))
+            shape = h3.geo_to_h3shape(part.__geo_interface__)
+            cells |= set(h3.h3shape_to_cells_experimental(shape, resolution, contain="overlap"))
     return sorted(cells)
 
 

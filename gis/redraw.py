@@ -22,6 +22,7 @@ from gis import bulk, generations
 from gis.importers.common import metric_crs
 from gis.locate_index import LevelIndex
 from gis.models import LEVEL_RANK, LEVELS
+from gis.request_loop import OPEN_SQL
 
 AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise
 SLIVER_PART_M2 = 1.0          # parts smaller than this do not make an area "disconnected"
@@ -253,7 +254,7 @@ def _impact(session, p, active, old_here, households, x, y, hh, pts) -> dict:
     open_requests = []
     if col:
         open_requests = session.execute(text(f"""
-            SELECT id, {col} AS code FROM request WHERE status <> 'closed' AND {col} = ANY(:c)"""),
+            SELECT id, {col} AS code FROM request WHERE status IN ({OPEN_SQL}) AND {col} = ANY(:c)"""),
             {"c": old_codes}).all() if old_codes else []
     return {
         "areas_before": len(old_codes), "areas_after": len(p.codes),

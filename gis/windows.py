@@ -14,6 +14,8 @@ class WindowError(ValueError):
 
 def parse_month(month: str) -> tuple[int, int]:
     try:
+        if len(month) != 7 or month[4] != "-":
+            raise ValueError
         y, m = (int(p) for p in month.split("-"))
         if not 1 <= m <= 12 or not 2000 <= y <= 2100:
             raise ValueError
