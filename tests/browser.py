@@ -61,15 +61,20 @@ def _failed_requests(netlog: Path) -> list[str]:
             continue
     if log is None:
         return ["<unreadable net log>"]
-    urls, failed = {}, []
+    types = {v: k for k, v in log.get("constants", {}).get("logEventTypes", {}).items()}
+    urls, outcome = {}, {}
     for ev in log.get("events", []):
         params, src = ev.get("params", {}), ev.get("source", {}).get("id")
         if "url" in params:
             urls.setdefault(src, params["url"])
-    for ev in log.get("events", []):
-        params, src = ev.get("params", {}), ev.get("source", {}).get("id")
-        err = params.get("net_error")
-        if isinstance(err, int) and err < 0 and err != -3 and src in urls:  # -3: aborted by the page
+        # a request's outcome is the error its REQUEST_ALIVE ends with (inner steps such as a cache
+        # probe may fail on the way to a good answer)
+        if types.get(ev.get("type")) == "REQUEST_ALIVE" and ev.get("phase") == 2:
+            outcome[src] = params.get("net_error", 0)
+    failed = []
+    for src, err in outcome.items():
+        # -3: aborted by the page; -400: a cache-only probe (a font's), followed by a real load
+        if err < 0 and err not in (-3, -400) and src in urls:
             host = urlsplit(urls[src]).hostname or ""
             if not host.endswith(BROWSER_OWN_HOSTS):  # Chromium's own update/time/account pings
                 failed.append(f"{urls[src]} (net error {err})")

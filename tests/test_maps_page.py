@@ -91,3 +91,38 @@ def test_coverage_page_renders_offline(server, tmp_path):
         assert label in page.dom
     assert page.console_errors == [] and page.failed_requests == []
     shutil.copy(page.screenshot, "/tmp/wangge_coverage_map.png")
+
+
+COMMAND_PAGES = {
+    # page: labels that must be on it (layer names, legend)
+    "heatmap": ("请求热力 requests", "社区 communities", "timecontrol"),
+    "hotspots": ("Gi* 热点 hotspots", "热点 99 %", "冷点 99 %"),
+    "overdue": ("红 重要紧急", "蓝 一般", "超期未办结 overdue"),
+    "ranking": ("排名 ranking", "后两名 lowest two", "score 得分"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+@pytest.mark.parametrize("name", sorted(COMMAND_PAGES))
+def test_command_pages_render_offline(server, tmp_path, name):
+    base, report = server
+    page = load_page(f"{base}/maps/{name}?api_key={report['keys']['admin']}", screenshot=tmp_path / f"{name}.png")
+    assert "leaflet-container" in page.dom, "Leaflet did not start"
+    for label in COMMAND_PAGES[name]:
+        assert label.lower() in page.dom.lower(), label
+    if name == "heatmap":
+        assert page.dom.count("<canvas") >= 1, "no heat layer was drawn"
+    else:
+        drawn = len(re.findall(r"<path[^>]*leaflet-interactive", page.dom)) + page.dom.count("<canvas")
+        assert drawn > 0, "no vector layer was drawn"
+    assert page.console_errors == [], page.console_errors
+    assert page.failed_requests == [], page.failed_requests
+    assert page.screenshot is not None and page.screenshot.stat().st_size > 10_000
+    shutil.copy(page.screenshot, f"/tmp/wangge_{name}_map.png")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_the_browser_check_sees_a_remote_load():
+    """The offline check itself: a page that loads a script from outside is reported."""
+    page = load_page('data:text/html,<script src="http://cdn.example.com/x.js"></script><p>hi</p>')
+    assert page.failed_requests == ["http://cdn.example.com/x.js (net error -105)"]

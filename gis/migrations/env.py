@@ -18,6 +18,9 @@ def run() -> None:
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, include_object=include_object)
         with context.begin_transaction():
+            # one migrating process at a time (a server's workers and the command line may start
+            # together); the others wait here, then find the schema already at head
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7261736701)")
             context.run_migrations()
 
 

@@ -1,0 +1,159 @@
+"""Whole map pages from the record: each function fetches what its map needs and returns the HTML
+with every asset local. The `/maps/...` routes and `wangge map NAME -o FILE.html` both call these."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from gis import hotspots as hs
+from gis.locate import LocateEngine
+from gis.rankings import scoreboard
+from gis.request_loop import OPEN_SQL
+from gis.service_area import circle, coverage_table, household_walks, reach_m
+from gis.settings import Settings
+from gis.windows import TZ, day_window, month_window
+from maps.assets import render
+
+
+class PageError(ValueError):
+    """A page that cannot be drawn from what the record holds; the message says what is missing."""
+
+
+def level_frame(loc: LocateEngine, level: str) -> gpd.GeoDataFrame:
+    if level not in loc.levels:
+        raise PageError(f"there are no {level} areas in generation {loc.generation}")
+    d = loc.levels[level]
+    return gpd.GeoDataFrame({"code": d.codes, "name": d.names, "parent_code": d.parents,
+                             "households": d.households}, geometry=list(d.geoms), crs=4326)
+
+
+def all_levels(loc: LocateEngine) -> gpd.GeoDataFrame:
+    frames = [level_frame(loc, lvl).assign(level=lvl) for lvl in loc.levels]
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
+
+
+def stations_frame(loc: LocateEngine) -> gpd.GeoDataFrame | None:
+    s = loc.stations
+    if s is None or not len(s.ids):
+        return None
+    return gpd.GeoDataFrame({"name": s.names, "kind": s.kinds}, geometry=shapely.points(s.lon, s.lat), crs=4326)
+
+
+def _context(loc: LocateEngine) -> gpd.GeoDataFrame:
+    return level_frame(loc, "community" if "community" in loc.levels else "grid")
+
+
+def window(engine: Engine, start: datetime | None, end: datetime | None, days: float):
+    latest = None
+    if start is None and end is None:
+        with engine.connect() as conn:
+            latest = conn.execute(text("SELECT max(created_at) FROM request")).scalar()
+    s, e = day_window(start, end, days, latest)
+    return s, e, (s - (e - s), s)
+
+
+def grids_page(engine: Engine, loc: LocateEngine, settings: Settings, **_) -> str:
+    from maps.grids import grids_map
+
+    return render(grids_map(all_levels(loc), stations_frame(loc), title=f"网格 · 第{loc.generation}代"))
+
+
+def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes: float = 15.0,
+                  level: str = "community", **_) -> str:
+    """15-minute circles of every station, each area's covered share, and the buildings left out."""
+    from maps.coverage import coverage_map
+
+    if loc.reach is None or level not in loc.levels:
+        raise PageError("coverage needs areas, a walking network and stations")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address")).all()
+    x = np.array([r.x for r in rows], float)
+    y = np.array([r.y for r in rows], float)
+    hh = np.array([r.households for r in rows], float)
+    walk = household_walks(loc, x, y)
+    table = {r["code"]: r for r in coverage_table(loc, level, x, y, hh, settings.walk_speed_m_s, (minutes,))}
+    areas = level_frame(loc, level)
+    areas["households"] = [table[c]["households"] for c in areas["code"]]
+    areas["share"] = [table[c][f"share_{minutes:g}_min"] for c in areas["code"]]
+    limit = reach_m(minutes, settings.walk_speed_m_s)
+    out = walk > limit
+    uncovered = gpd.GeoDataFrame({"address": [rows[i].address for i in np.flatnonzero(out)],
+                                  "households": hh[out].astype(int)}, geometry=shapely.points(x[out], y[out]), crs=4326)
+    s = loc.stations
+    circles = gpd.GeoDataFrame({"name": s.names},
+                               geometry=[circle(loc.reach.graph, float(a), float(b), limit) for a, b in zip(s.lon, s.lat)],
+                               crs=4326)
+    return render(coverage_map(areas, circles[~circles.is_empty], uncovered, stations_frame(loc), minutes))
+
+
+def heatmap_page(engine: Engine, loc: LocateEngine, settings: Settings, start: datetime | None = None,
+                 end: datetime | None = None, days: float = 30, category: str | None = None, **_) -> str:
+    """Requests of the window as a heatmap with one frame per day (China Standard Time)."""
+    from maps.command import heatmap_map
+
+    s, e, _prev = window(engine, start, end, days)
+    extra, params = ("AND category = :cat", {"cat": category}) if category else ("", {})
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"""
+            SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS frame
+            FROM request WHERE created_at >= :s AND created_at < :e AND geom IS NOT NULL {extra}"""),
+                            {"s": s, "e": e, **params}).all()
+    points = pd.DataFrame(rows, columns=["lon", "lat", "frame"])
+    title = f"请求热力 {s.astimezone(TZ):%Y-%m-%d} – {e.astimezone(TZ):%Y-%m-%d}" + (f" · {category}" if category else "")
+    return render(heatmap_map(points, _context(loc), title))
+
+
+def hotspots_page(engine: Engine, loc: LocateEngine, settings: Settings, start: datetime | None = None,
+                  end: datetime | None = None, days: float = 30, category: str | None = None, **_) -> str:
+    """Grids coloured by their Gi* class for the window (hot/cold at 99/95/90 %, FDR)."""
+    from maps.command import hotspot_map
+
+    s, e, prev = window(engine, start, end, days)
+    with engine.connect() as conn:
+        result = hs.hotspots(conn, loc, s, e, prev, category, "grid", permutations=settings.hotspot_permutations)
+    grids = level_frame(loc, "grid")
+    stats = pd.DataFrame(result["areas"]).set_index("code")
+    for col in ("count", "previous", "trend", "z", "class"):
+        grids[col] = stats.loc[grids["code"], col].to_numpy()
+    title = f"Gi* 热点 {s.astimezone(TZ):%Y-%m-%d} – {e.astimezone(TZ):%Y-%m-%d}" + (f" · {category}" if category else "")
+    return render(hotspot_map(grids, _context(loc), title))
+
+
+def overdue_page(engine: Engine, loc: LocateEngine, settings: Settings, **_) -> str:
+    """Open requests past their deadline, coloured by their colour code (urgency and importance)."""
+    from maps.command import overdue_map
+
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"""
+            SELECT id, category, status, grid_code AS grid, colour,
+                   round(extract(epoch FROM now() - due_at) / 3600) AS overdue_h, ST_X(geom) AS x, ST_Y(geom) AS y
+            FROM request WHERE status IN ({OPEN_SQL}) AND due_at < now() AND geom IS NOT NULL
+            ORDER BY due_at""")).all()
+    frame = pd.DataFrame(rows, columns=["id", "category", "status", "grid", "colour", "overdue_h", "x", "y"])
+    frame["overdue_h"] = frame["overdue_h"].astype(float).astype(int)
+    req = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=shapely.points(frame["x"], frame["y"]), crs=4326)
+    return render(overdue_map(req, _context(loc), f"超期请求 overdue · {datetime.now(TZ):%Y-%m-%d %H:%M}"))
+
+
+def ranking_page(engine: Engine, loc: LocateEngine, settings: Settings, month: str | None = None, **_) -> str:
+    """Grids coloured by their score for the month; the two lowest outlined and named."""
+    from maps.command import ranking_map
+
+    start, end = month_window(month, previous=True)
+    with engine.connect() as conn:
+        board = scoreboard(conn, loc, start, end, as_of=datetime.now(TZ), with_previous=False)
+    grids = level_frame(loc, "grid")
+    stats = pd.DataFrame(board["grids"]).set_index("code")
+    for col in ("rank", "score", "volume", "on_time_rate", "satisfaction", "repeat_rate"):
+        grids[col] = stats.loc[grids["code"], col].to_numpy()
+    return render(ranking_map(grids, [r["code"] for r in board["lowest"]], f"网格排名 {board['month']}"))
+
+
+PAGES = {"grids": grids_page, "coverage": coverage_page, "heatmap": heatmap_page, "hotspots": hotspots_page,
+         "overdue": overdue_page, "ranking": ranking_page}
