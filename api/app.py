@@ -9,6 +9,7 @@ from api import errors
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations,
 )
+from gis.circle_store import warm_in_background
 from gis.escalation import start_escalation_sweep
 from gis.request_rules import load_rules
 from maps.assets import mount_static
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine_cache = EngineCache(app.state.engine, settings)
         app.state.key_cache = {}
         app.state.rules = load_rules(settings.request_rules)
-        app.state.engine_cache.get()  # build the locate index before the first request
+        loc = app.state.engine_cache.get()  # build the locate index before the first request
+        warm_in_background(app.state.engine, loc, settings.service_minutes, settings.walk_speed_m_s)
         sweep = start_escalation_sweep(app.state.engine, settings.escalation_interval_s)
         yield
         sweep.stop()

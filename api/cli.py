@@ -270,6 +270,125 @@ def coverage(level: str = typer.Option("community", help="street | community | g
     _out(report, as_json, "\n".join(lines))
 
 
+# -- command center -------------------------------------------------------------------------------
+requests_app = typer.Typer(help="The request loop", no_args_is_help=True)
+app.add_typer(requests_app, name="requests")
+
+
+def _locator():
+    from gis.db import session_scope
+    from gis.generations import active_id
+    from gis.locate import build_engine
+    from gis.settings import get_settings
+
+    engine = _engine()
+    s = get_settings()
+    with session_scope(engine) as sess:
+        gen = active_id(sess)
+    if gen is None:
+        _fail("there is no active generation: run `wangge demo` or `wangge import areas` first")
+    return engine, build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m), s
+
+
+def _when(value: Optional[str], name: str):
+    from datetime import datetime
+
+    from gis.windows import TZ
+
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--{name}: {value!r} is not an ISO date or time (e.g. 2026-10-01 or 2026-10-01T08:00)")
+    return t if t.tzinfo else t.replace(tzinfo=TZ)
+
+
+@requests_app.command("escalate")
+def requests_escalate(as_json: bool = JsonOpt):
+    """Raise every open request past its deadline to the street now (the server does this every minute)."""
+    from gis.db import session_scope
+    from gis.request_loop import escalate_overdue
+
+    with session_scope(_engine()) as s:
+        ids = escalate_overdue(s)
+    _out({"escalated": ids}, as_json, f"escalated {len(ids)} overdue request(s)")
+
+
+@app.command()
+def hotspots(days: float = typer.Option(30, help="window length, ending at --end"),
+             start: Optional[str] = typer.Option(None, help="ISO date/time (China Standard Time if no zone)"),
+             end: Optional[str] = typer.Option(None, help="default: just after the newest request"),
+             category: Optional[str] = typer.Option(None), unit: str = typer.Option("grid", help="grid | h3"),
+             resolution: int = typer.Option(8, help="H3 resolution (unit h3)"), top: int = typer.Option(10),
+             as_json: bool = JsonOpt):
+    """Getis-Ord Gi* hotspots of requests (FDR classes, trend against the window before)."""
+    from gis import hotspots as hs
+    from maps.pages import window
+
+    engine, loc, s = _locator()
+    a, b, prev = window(engine, _when(start, "start"), _when(end, "end"), days)
+    try:
+        with engine.connect() as conn:
+            out = hs.hotspots(conn, loc, a, b, prev, category, unit, resolution, s.hotspot_permutations)
+    except ValueError as exc:
+        _fail(str(exc))
+    lines = [f"{out['total']} requests {a:%Y-%m-%d %H:%M} – {b:%Y-%m-%d %H:%M} (before: {out['previous_total']}); "
+             + ", ".join(f"{k} {v}" for k, v in out["summary"].items() if v)]
+    lines += [f"  {r['class']:7s} z {r['z']:6.2f} {r['code']} {r['name'] or ''}: {r['count']} ({r['trend']})"
+              for r in out["areas"][:top]]
+    _out(out, as_json, "\n".join(lines))
+
+
+@app.command()
+def rankings(month: Optional[str] = typer.Option(None, help="YYYY-MM; default: the last complete month"),
+             as_json: bool = JsonOpt):
+    """The monthly grid scoreboard with the two lowest named."""
+    from datetime import datetime
+
+    from gis.rankings import scoreboard
+    from gis.windows import TZ, WindowError, month_window
+
+    engine, loc, _s = _locator()
+    try:
+        a, b = month_window(month, previous=True)
+    except WindowError as exc:
+        _fail(str(exc))
+    with engine.connect() as conn:
+        out = scoreboard(conn, loc, a, b, as_of=datetime.now(TZ))
+    low = ", ".join(f"{r['name']} ({r['code']}, {r['score']})" for r in out["lowest"])
+    _out(out, as_json, f"{out['month']}: {out['ranked']} grids ranked; lowest: {low or 'none'}; "
+                       f"reported upward: {', '.join(out.get('reported_upward', [])) or 'none'}")
+
+
+@app.command("map")
+def map_page(name: str = typer.Argument(..., help="grids | coverage | heatmap | hotspots | overdue | ranking"),
+             output: Path = typer.Option(..., "-o", "--output", help="the HTML file to write"),
+             days: float = typer.Option(30), start: Optional[str] = typer.Option(None),
+             end: Optional[str] = typer.Option(None), category: Optional[str] = typer.Option(None),
+             month: Optional[str] = typer.Option(None), minutes: float = typer.Option(15.0),
+             level: str = typer.Option("community")):
+    """Write a map page as one standalone HTML file: every script, style and font inside it, so it
+    opens from disk with no server and no internet."""
+    from gis.windows import WindowError
+    from maps.assets import inline
+    from maps.pages import PAGES, PageError
+
+    if name not in PAGES:
+        _fail(f"unknown map {name!r}; choose one of {', '.join(PAGES)}")
+    engine, loc, s = _locator()
+    try:
+        html = PAGES[name](engine, loc, s, start=_when(start, "start"), end=_when(end, "end"), days=days,
+                           category=category, month=month, minutes=minutes, level=level)
+    except (PageError, WindowError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        output.write_text(inline(html), encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc}")
+    typer.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
+
+
 # -- keys -----------------------------------------------------------------------------------------
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., help="consumer | command | planner | admin"),

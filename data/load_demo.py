@@ -68,7 +68,11 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
             else req["created_at"]
 
         def times(col):
-            return [None if pd.isna(v) else v.isoformat() for v in req[col]]
+            """UTC ISO strings, vectorised (a Python loop over a million timestamps takes seconds)."""
+            v = pd.to_datetime(req[col], utc=True).to_numpy(dtype="datetime64[s]")
+            out = np.char.add(np.datetime_as_string(v, unit="s"), "Z").astype(object)
+            out[np.isnat(v)] = None
+            return out
 
         bulk.write_points(conn, "request",
                           ("created_at", "category", "matter_class", "importance", "urgency", "text", "status",

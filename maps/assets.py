@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import folium
-from branca.element import Element, Figure
+
 
 ASSET_PREFIX = "/static/maps"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -98,3 +98,47 @@ def mount_static(app) -> None:
     from fastapi.staticfiles import StaticFiles
 
     app.mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR), name="maps-static")
+
+
+_SCRIPT = re.compile(r'<script[^>]*\ssrc="' + re.escape(ASSET_PREFIX) + r'/([^"]+)"[^>]*>\s*</script>')
+_LINK = re.compile(r'<link[^>]*\shref="' + re.escape(ASSET_PREFIX) + r'/([^"]+)"[^>]*/?>')
+_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
+_MIME = {".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf", ".eot": "application/vnd.ms-fontobject",
+         ".svg": "image/svg+xml", ".png": "image/png", ".gif": "image/gif", ".cur": "image/x-icon"}
+
+
+def _css_inline(path: Path) -> str:
+    """A style sheet with every url() it references turned into a data: URI (fonts, images)."""
+    import base64
+
+    css = path.read_text(encoding="utf-8")
+
+    def data_uri(m: re.Match) -> str:
+        ref = m.group(1).split("?")[0].split("#")[0]
+        if ref.startswith(("data:", "http:", "https:", "//")):
+            return m.group(0)
+        target = (path.parent / ref).resolve()
+        if not target.is_file() or STATIC_DIR.resolve() not in target.parents:
+            return "url()"  # a file not vendored (an old IE format, say): dropped, never fetched
+        mime = _MIME.get(target.suffix.lower(), "application/octet-stream")
+        return f"url(data:{mime};base64,{base64.b64encode(target.read_bytes()).decode()})"
+
+    return _CSS_URL.sub(data_uri, css)
+
+
+def inline(html: str) -> str:
+    """A rendered page made standalone: local scripts and style sheets written into the page (their
+    fonts and images as data: URIs), so the file opens from disk with no server and no internet."""
+    def script(m: re.Match) -> str:
+        body = (STATIC_DIR / m.group(1)).read_text(encoding="utf-8").replace("</script", "<\\/script")
+        return f"<script>{body}</script>"
+
+    def link(m: re.Match) -> str:
+        return f"<style>{_css_inline(STATIC_DIR / m.group(1))}</style>"
+
+    html = _SCRIPT.sub(script, html)
+    html = _LINK.sub(link, html)
+    left = re.search(r'(?:src|href)="' + re.escape(ASSET_PREFIX), html)
+    if left:
+        raise ExternalAsset(f"page still links a service asset near {html[left.start():left.start() + 80]!r}")
+    return html

@@ -31,7 +31,11 @@ def base_map(title: str) -> folium.Map:
     """An empty page: no tile layer (intranets have none), a plain background, the title."""
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
     m.get_root().header.add_child(folium.Element(
-        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"))
+        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"
+        # when the page (the map and its layers, built by inline scripts) has loaded, record how long
+        # it took on <body data-loaded-ms>: benchmarks and monitoring read it from the DOM
+        "<script>addEventListener('load',function(){document.body.dataset.loadedMs="
+        "Math.round(performance.now());});</script>"))
     return m
 
 

@@ -15,7 +15,8 @@ from gis import hotspots as hs
 from gis.locate import LocateEngine
 from gis.rankings import scoreboard
 from gis.request_loop import OPEN_SQL
-from gis.service_area import circle, coverage_table, household_walks, reach_m
+from gis.circle_store import station_circles
+from gis.service_area import coverage_table, household_walks, reach_m
 from gis.settings import Settings
 from gis.windows import TZ, day_window, month_window
 from maps.assets import render
@@ -85,10 +86,8 @@ def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes
     out = walk > limit
     uncovered = gpd.GeoDataFrame({"address": [rows[i].address for i in np.flatnonzero(out)],
                                   "households": hh[out].astype(int)}, geometry=shapely.points(x[out], y[out]), crs=4326)
-    s = loc.stations
-    circles = gpd.GeoDataFrame({"name": s.names},
-                               geometry=[circle(loc.reach.graph, float(a), float(b), limit) for a, b in zip(s.lon, s.lat)],
-                               crs=4326)
+    _ids, polys = station_circles(engine, loc, minutes, settings.walk_speed_m_s)
+    circles = gpd.GeoDataFrame({"name": loc.stations.names}, geometry=list(polys), crs=4326)
     return render(coverage_map(areas, circles[~circles.is_empty], uncovered, stations_frame(loc), minutes))
 
 

@@ -4,7 +4,6 @@ and a screenshot."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile

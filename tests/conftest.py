@@ -2,7 +2,6 @@
 created fresh for the session and dropped afterwards."""
 from __future__ import annotations
 
-import os
 import uuid
 
 import psycopg

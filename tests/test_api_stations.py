@@ -1,7 +1,6 @@
 """Stations by walking through the API, on the small demo city."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient

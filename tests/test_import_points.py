@@ -1,7 +1,6 @@
 """Address registry and station imports: conversions, replacements, and refusals naming every bad row."""
 from __future__ import annotations
 
-import json
 
 import geopandas as gpd
 import pytest

@@ -1,7 +1,6 @@
 """Stations by walking: nearest to a point, a station's service circle, and coverage by area."""
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import numpy as np
@@ -13,10 +12,11 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
 from api.routers.locate import check_crs, json_response
+from gis.circle_store import station_circles
 from gis.coords import to_wgs84
 from gis.locate import LocateEngine
 from gis.models import LEVELS
-from gis.service_area import SPEED_NOTE, circle, coverage_report, propose_sites, reach_m
+from gis.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -47,21 +47,14 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
     if loc.reach is None:
         raise HTTPException(409, "there is no walking network yet: import one (wangge import osm) or build the demo")
     i = int(where[0])
-    key = {"s": station_id, "m": minutes, "v": settings.walk_speed_m_s, "n": loc.network_version}
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         stored = conn.execute(text("""
-            SELECT ST_AsGeoJSON(geom, 7) FROM service_circle
-            WHERE station_id = :s AND minutes = :m AND speed_m_s = :v AND network_version = :n"""), key).scalar()
-        if stored is None:
-            poly = circle(loc.reach.graph, float(s.lon[i]), float(s.lat[i]), reach_m(minutes, settings.walk_speed_m_s))
-            if not poly.is_empty:
-                conn.execute(text("""
-                    INSERT INTO service_circle (station_id, minutes, speed_m_s, network_version, geom)
-                    VALUES (:s, :m, :v, :n, ST_Multi(ST_GeomFromWKB(:wkb, 4326))) ON CONFLICT DO NOTHING"""),
-                    {**key, "wkb": shapely.to_wkb(poly)})
-            geometry = shapely.geometry.mapping(poly) if not poly.is_empty else None
-        else:
-            geometry = json.loads(stored)
+            SELECT 1 FROM service_circle
+            WHERE station_id = :s AND minutes = :m AND speed_m_s = :v AND network_version = :n"""),
+            {"s": station_id, "m": minutes, "v": settings.walk_speed_m_s, "n": loc.network_version}).scalar()
+    _, polys = station_circles(engine, loc, minutes, settings.walk_speed_m_s, [station_id])
+    poly = shapely.set_precision(polys[0], 1e-7)
+    geometry = shapely.geometry.mapping(poly) if not poly.is_empty else None
     return json_response({"type": "Feature", "geometry": geometry,
                           "properties": {"station": int(station_id), "name": s.names[i], "kind": s.kinds[i],
                                          "minutes": minutes, "speed_m_s": settings.walk_speed_m_s,

@@ -2,7 +2,6 @@
 interest from an OSM PBF extract (pyrosm). The network replaces the one in the record."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -6,7 +6,6 @@ Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
-import geoalchemy2
 from sqlalchemy.dialects import postgresql
 
 revision = '0004'
