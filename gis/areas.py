@@ -6,7 +6,7 @@ import json
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.generations import active_id
+from gis.generations import GenerationError, choose
 from gis.models import LEVELS
 
 
@@ -15,19 +15,18 @@ class AreaQueryError(ValueError):
 
 
 def feature_collection(session: Session, level: str, parent: str | None = None,
-                       generation: int | None = None, simplify_m: float = 0.0, drafts: bool = False) -> dict:
-    """Areas of `level` (optionally under `parent`) in `generation` (default: the active one); a draft
-    generation (an uncommitted redraw) only when `drafts` (planners)."""
+                       generation: int | None = None, simplify_m: float = 0.0, drafts: bool = False,
+                       at=None) -> dict:
+    """Areas of `level` (optionally under `parent`) in `generation`, or in the one active `at` a time
+    (default: the active one); a draft generation (an uncommitted redraw) only when `drafts` (planners)."""
     if level not in LEVELS:
         raise AreaQueryError(f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    try:
+        generation = choose(session, generation, at, drafts)
+    except GenerationError as exc:
+        raise AreaQueryError(str(exc)) from exc
     if generation is None:
-        generation = active_id(session)
-        if generation is None:
-            return {"type": "FeatureCollection", "generation": None, "features": []}
-    else:
-        state = session.execute(text("SELECT state FROM generation WHERE id = :g"), {"g": generation}).scalar()
-        if state is None or (state == "draft" and not drafts):
-            raise AreaQueryError(f"generation: generation {generation} does not exist")
+        return {"type": "FeatureCollection", "generation": None, "features": []}
     tol = simplify_m / 111_320.0
     rows = session.execute(text("""
         SELECT ga.code, a.name, ga.level, ga.parent_code, a.households,

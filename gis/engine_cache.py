@@ -20,6 +20,7 @@ from gis.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
+OTHERS_KEPT = 2  # engines of non-active generations (history, drafts) kept per process
 
 
 class EngineCache:
@@ -28,6 +29,7 @@ class EngineCache:
         self._settings = settings or get_settings()
         self._lock = threading.Lock()
         self._current: LocateEngine | None = None
+        self._others: dict[int, LocateEngine] = {}
         self._stale = True
         self._checked = 0.0
         self._rebuild = True
@@ -67,6 +69,22 @@ class EngineCache:
                                              self._settings.reach_limit_m)
                 log.info("locate engine for generation %s built in %.2f s", active, time.perf_counter() - t)
             return self._current
+
+    def get_for(self, generation: int | None) -> LocateEngine:
+        """The engine for any generation: the active one shared, others (history, drafts) built on
+        first use and kept for the last OTHERS_KEPT generations asked."""
+        current = self.get()
+        if generation is None or generation == current.generation:
+            return current
+        with self._lock:
+            loc = self._others.pop(generation, None)
+            if loc is None:
+                loc = build_engine(self._engine, generation, self._settings.walk_speed_m_s,
+                                   self._settings.reach_limit_m)
+            self._others[generation] = loc  # most recent last
+            while len(self._others) > OTHERS_KEPT:
+                self._others.pop(next(iter(self._others)))
+            return loc
 
     def _listen(self) -> None:
         url = self._engine.url.set(drivername="postgresql")

@@ -56,6 +56,7 @@ def activate(session: Session, generation: int) -> None:
     if state != "committed":
         raise GenerationError(f"generation {generation} is a {state}, not a committed generation")
     session.execute(text("UPDATE generation SET activated_at = now() WHERE id = :g"), {"g": generation})
+    session.execute(text("INSERT INTO generation_activation (generation_id) VALUES (:g)"), {"g": generation})
     session.execute(
         text("""
             INSERT INTO active_generation (id, generation_id, changed_at) VALUES (1, :g, now())
@@ -63,6 +64,31 @@ def activate(session: Session, generation: int) -> None:
         """),
         {"g": generation},
     )
+
+
+def active_at(session: Session, when) -> int | None:
+    """The generation that was active at `when` (None before the first activation)."""
+    return session.execute(text("""
+        SELECT generation_id FROM generation_activation WHERE at <= :w ORDER BY at DESC, id DESC LIMIT 1
+    """), {"w": when}).scalar()
+
+
+def choose(session: Session, generation: int | None = None, at=None, drafts: bool = False) -> int | None:
+    """The generation a query asks for: `generation=N`, or the one active `at` a time, or the active one.
+    GenerationError names the parameter when it cannot be honoured (a draft only for planners)."""
+    if generation is not None and at is not None:
+        raise GenerationError("generation: give generation or at, not both")
+    if at is not None:
+        gen = active_at(session, at)
+        if gen is None:
+            raise GenerationError(f"at: no generation was active at {at.isoformat()}")
+        return gen
+    if generation is None:
+        return active_id(session)
+    state = session.execute(text("SELECT state FROM generation WHERE id = :g"), {"g": generation}).scalar()
+    if state is None or (state == "draft" and not drafts):
+        raise GenerationError(f"generation: generation {generation} does not exist")
+    return generation
 
 
 def notify_data_changed(session: Session) -> None:

@@ -51,6 +51,17 @@ class ActiveGeneration(Base):
     __table_args__ = (CheckConstraint("id = 1", name="active_generation_single"),)
 
 
+class GenerationActivation(Base):
+    """Every time a generation became the active one (imports, commits, rollbacks), so "which grid
+    answered for this place on a date" can be asked (`at=`)."""
+
+    __tablename__ = "generation_activation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (Index("generation_activation_at", "at"),)
+
+
 class Area(Base):
     """An immutable boundary at one level; shared by every generation that includes it."""
 

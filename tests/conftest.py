@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from gis import db as gdb
 from gis.settings import Settings
 
-DATA_TABLES = ("request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
+DATA_TABLES = ("generation_activation", "request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
                "api_key", "active_generation", "generation_area", "area", "generation")
 
 

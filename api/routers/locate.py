@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import get_locator, get_settings_dep, require
-from gis import keys
+from gis import generations, keys
+from gis.db import session_scope
+from gis.windows import TZ
 from gis.coords import CRS_NAMES, to_wgs84
 from gis.locate import LocateEngine
 from gis.models import LEVELS
@@ -39,6 +43,22 @@ def check_crs(crs: str) -> str:
     return c
 
 
+def pick_locator(request: Request, role: str, active: LocateEngine, generation: int | None,
+                 at: datetime | None) -> LocateEngine:
+    """The engine for `generation=N` or for the generation active `at` a time; the active one otherwise.
+    Drafts (uncommitted redraws) only for planners. 422 naming the parameter when it cannot be honoured."""
+    if generation is None and at is None:
+        return active
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=TZ)
+    try:
+        with session_scope(request.app.state.engine) as session:
+            gen = generations.choose(session, generation, at, drafts=keys.allows(role, "redraw"))
+    except generations.GenerationError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return request.app.state.engine_cache.get_for(gen)
+
+
 @router.get("/locate")
 async def locate_one(
     request: Request,
@@ -46,12 +66,17 @@ async def locate_one(
     lat: Annotated[float | None, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude")] = None,
     crs: str = "wgs84",
     address: Annotated[str | None, Query(max_length=200, description="an address instead of lon/lat")] = None,
+    generation: Annotated[int | None, Query(description="answer with this generation (history, drafts)")] = None,
+    at: Annotated[datetime | None, Query(description="answer with the generation active at this time")] = None,
     role: str = Depends(require("read")),
-    locator: LocateEngine = Depends(get_locator),
+    active: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
 ):
     """Which areas, staff and stations answer for a point, or for an address (geocoded first; the
-    candidate used is in the answer under `geocode`)."""
+    candidate used is in the answer under `geocode`). `generation=N` or `at=TIME` asks an earlier map
+    ("which grid answered for this place last March?")."""
+    locator = active if generation is None and at is None else \
+        await run_in_threadpool(pick_locator, request, role, active, generation, at)
     used = None
     if address is not None:
         from api.routers.geocode import get_geocoder
@@ -79,19 +104,23 @@ async def locate_one(
 class BatchLocate(BaseModel):
     crs: str = "wgs84"
     points: list[tuple[float, float]] = Field(..., description="[[lon, lat], ...] in input order")
+    generation: int | None = Field(None, description="answer with this generation")
+    at: datetime | None = Field(None, description="answer with the generation active at this time")
 
 
 @router.post("/locate")
 def locate_batch(
     body: BatchLocate,
+    request: Request,
     role: str = Depends(require("read")),
-    locator: LocateEngine = Depends(get_locator),
+    active: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
 ):
     n = len(body.points)
     if n > settings.locate_batch_limit:
         raise HTTPException(413, f"points: {n} points is over the limit of {settings.locate_batch_limit} per request")
     crs = check_crs(body.crs)
+    locator = pick_locator(request, role, active, body.generation, body.at)
     arr = np.asarray(body.points, dtype=np.float64).reshape(n, 2)
     bad_lon = ~(np.isfinite(arr[:, 0]) & (np.abs(arr[:, 0]) <= 180))
     bad_lat = ~(np.isfinite(arr[:, 1]) & (np.abs(arr[:, 1]) <= 90))
