@@ -214,7 +214,8 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
         bulk.write_areas(conn, gen, [p.level] * len(p.codes), p.codes, p.names, [p.parent] * len(p.codes),
                          households, p.geoms)
         from gis.importers.areas import reparent_children
-        moved, orphans = reparent_children(session, gen, p.level)
+        moved, orphans = reparent_children(session, gen, p.level,
+                                           sorted(set(p.codes) | {r.code for r in old_here}))
         if orphans:
             savepoint.rollback()
             gen, valid = None, False

@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_settings_dep, require
-from gis import redraw
+from gis import redraw, redraw_requests
 from gis.db import session_scope
 from gis.settings import Settings
 
@@ -27,6 +27,57 @@ def propose(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102
             return redraw.propose(session, p, f"api:{role}", ranges)
     except redraw.RedrawError as exc:
         raise HTTPException(422, str(exc)) from exc
+
+
+def _propose_made(engine, settings, role, make, *args, **kw):
+    """Make a Proposal from the record (automatic, split, merge) and check it like a drawn one."""
+    ranges = {"grid": (settings.grid_households_min, settings.grid_households_max),
+              "unit": (settings.unit_households_min, settings.unit_households_max)}
+    try:
+        with session_scope(engine) as session:
+            p = make(session, *args, **kw)
+            return redraw.propose(session, p, f"api:{role}", ranges)
+    except redraw.RedrawError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.post("/redraws/auto")
+def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k": 8}]),
+                 role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
+                 settings: Settings = Depends(get_settings_dep)):
+    """Redraw all grids of a community automatically from its units: k contiguous grids of balanced
+    households (k default: households / the middle of the grid target range)."""
+    k = body.get("k")
+    if k is not None and not isinstance(k, int):
+        raise HTTPException(422, "k: a whole number of grids")
+    tol = body.get("tolerance", 0.10)
+    if not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise HTTPException(422, "tolerance: a share between 0 and 1 (0.10 = ±10 %)")
+    return _propose_made(engine, settings, role, redraw_requests.auto, str(body.get("parent", "")), k,
+                         (settings.grid_households_min, settings.grid_households_max), float(tol),
+                         int(body.get("seed", 0)))
+
+
+@router.post("/redraws/split")
+def propose_split(body: dict = Body(..., examples=[{"grid": "370102001001003", "parts": 2}]),
+                  role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
+                  settings: Settings = Depends(get_settings_dep)):
+    """Split one grid into `parts` balanced grids along its units' edges."""
+    parts = body.get("parts", 2)
+    if not isinstance(parts, int):
+        raise HTTPException(422, "parts: a whole number")
+    return _propose_made(engine, settings, role, redraw_requests.split, str(body.get("grid", "")), parts)
+
+
+@router.post("/redraws/merge")
+def propose_merge(body: dict = Body(..., examples=[{"grids": ["370102001001003", "370102001001004"]}]),
+                  role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
+                  settings: Settings = Depends(get_settings_dep)):
+    """Merge neighbouring grids of one community into one (it keeps the first code)."""
+    grids = body.get("grids")
+    if not isinstance(grids, list) or not all(isinstance(g, str) for g in grids):
+        raise HTTPException(422, "grids: a list of grid codes")
+    return _propose_made(engine, settings, role, redraw_requests.merge, grids)
 
 
 @router.get("/redraws/{redraw_id}")

@@ -211,25 +211,32 @@ def _households_from_registry(session, gen: int, level: str) -> None:
     """), {"g": gen, "l": level})
 
 
-def reparent_children(session, gen: int, level: str) -> tuple[list[dict], list[dict]]:
-    """Children one level down whose parent code no longer exists in `gen` get the area of `level`
-    that covers their representative point (first code wins). Returns (moved, orphans): orphans lie
-    in no area of `level` and keep their dangling parent, so the caller must refuse or report them."""
+def reparent_children(session, gen: int, level: str, parents: list[str] | None = None) -> tuple[list[dict], list[dict]]:
+    """Children one level down whose parent code no longer exists in `gen`, or whose parent (same code,
+    redrawn) no longer covers their representative point, get the area of `level` that covers that
+    point (first code wins). `parents` limits the check to children of those codes (a redraw's). Returns
+    (moved, orphans): orphans lie in no area of `level` and keep their dangling parent, so the caller
+    must refuse or report them."""
     if LEVEL_RANK[level] == len(LEVELS) - 1:
         return [], []
     child_level = LEVELS[LEVEL_RANK[level] + 1]
     rows = session.execute(text("""
+        WITH c AS (
+            SELECT c.area_id, c.code, c.parent_code, ST_PointOnSurface(ca.geom) AS pt, pa.geom AS parent_geom
+            FROM generation_area c JOIN area ca ON ca.id = c.area_id
+            LEFT JOIN generation_area p ON p.generation_id = c.generation_id AND p.level = :l AND p.code = c.parent_code
+            LEFT JOIN area pa ON pa.id = p.area_id
+            WHERE c.generation_id = :g AND c.level = :cl
+              AND (CAST(:parents AS text[]) IS NULL OR c.parent_code = ANY(CAST(:parents AS text[])) OR p.code IS NULL)
+        )
         SELECT c.area_id, c.code, c.parent_code,
                (SELECT p.code FROM generation_area p JOIN area pa ON pa.id = p.area_id
-                WHERE p.generation_id = :g AND p.level = :l AND ST_Covers(pa.geom, ST_PointOnSurface(ca.geom))
+                WHERE p.generation_id = :g AND p.level = :l AND ST_Covers(pa.geom, c.pt)
                 ORDER BY p.code COLLATE "C" LIMIT 1) AS new_parent
-        FROM generation_area c JOIN area ca ON ca.id = c.area_id
-        WHERE c.generation_id = :g AND c.level = :cl
-          AND NOT EXISTS (SELECT 1 FROM generation_area p WHERE p.generation_id = :g AND p.level = :l
-                          AND p.code = c.parent_code)
-    """), {"g": gen, "l": level, "cl": child_level}).all()
+        FROM c WHERE c.parent_geom IS NULL OR NOT ST_Covers(c.parent_geom, c.pt)
+    """), {"g": gen, "l": level, "cl": child_level, "parents": parents}).all()
     orphans = [{"code": r.code, "parent": r.parent_code} for r in rows if r.new_parent is None]
-    moved = [r for r in rows if r.new_parent is not None]
+    moved = [r for r in rows if r.new_parent is not None and r.new_parent != r.parent_code]
     for r in moved:
         session.execute(text("UPDATE generation_area SET parent_code = :p WHERE generation_id = :g AND area_id = :a"),
                         {"p": r.new_parent, "g": gen, "a": r.area_id})

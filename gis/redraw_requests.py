@@ -1,0 +1,129 @@
+"""Redraws a planner asks for instead of drawing: an automatic redraw of a community's grids, a split
+of one grid, a merge of neighbouring grids. Each becomes an ordinary Proposal (all the community's
+grids), so it goes through the same validation, impact report, draft and commit as a drawn one.
+
+The atoms are the community's ten-household units: they stay whole, so every unit lands in exactly
+one new grid and is re-parented by the draft.
+"""
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis import generations
+from gis.autoredraw import redraw_grids
+from gis.redraw import Proposal, RedrawError
+
+
+def _community_of(session: Session, gen: int, grid: str) -> str:
+    parent = session.execute(text("""
+        SELECT parent_code FROM generation_area WHERE generation_id = :g AND level = 'grid' AND code = :c"""),
+        {"g": gen, "c": grid}).scalar()
+    if parent is None:
+        raise RedrawError(f"grids: {grid} is not a grid of generation {gen}")
+    return parent
+
+
+def _grids(session: Session, gen: int, community: str):
+    rows = session.execute(text("""
+        SELECT ga.code, a.name, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
+        JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.parent_code = :p ORDER BY ga.code COLLATE "C"
+    """), {"g": gen, "p": community}).all()
+    return [r.code for r in rows], [r.name for r in rows], shapely.from_wkb([bytes(r.wkb) for r in rows])
+
+
+def _units(session: Session, gen: int, grids: list[str]):
+    rows = session.execute(text("""
+        SELECT ga.code, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
+        JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = 'unit' AND ga.parent_code = ANY(:p) ORDER BY ga.code COLLATE "C"
+    """), {"g": gen, "p": grids}).all()
+    if not rows:
+        raise RedrawError("these grids have no ten-household units to regroup; draw the new grids instead")
+    return ([r.parent_code for r in rows], np.array([r.households for r in rows], float),
+            shapely.from_wkb([bytes(r.wkb) for r in rows]))
+
+
+def reading_order(geoms: np.ndarray) -> np.ndarray:
+    """Indices west→east within rows north→south (DB11/T 2157 numbering); a row is a band about one
+    typical area high."""
+    c = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    band = np.sqrt(np.median(shapely.area(geoms))) or 1.0
+    row = np.floor((c[:, 1].max() - c[:, 1]) / band)
+    return np.lexsort((c[:, 0], row))
+
+
+def _community_name(session, gen, community) -> str:
+    return session.execute(text("""
+        SELECT a.name FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = 'community' AND ga.code = :c"""),
+        {"g": gen, "c": community}).scalar() or community
+
+
+def auto(session: Session, community: str, k: int | None, target: tuple[int, int], tolerance: float = 0.10,
+         seed: int = 0) -> Proposal:
+    """All grids of a community redrawn from its units: k contiguous grids of balanced households
+    (k default: households / the middle of the target range), numbered in reading order."""
+    gen = generations.active_id(session)
+    codes, _names, _geoms = _grids(session, gen, community)
+    if not codes:
+        raise RedrawError(f"parent: {community} is not a community with grids in generation {gen}")
+    _, hh, atoms = _units(session, gen, codes)
+    total = hh.sum()
+    if k is None:
+        k = max(1, int(round(total / (sum(target) / 2))))
+    if not 1 <= k <= len(atoms):
+        raise RedrawError(f"k: {k} grids cannot be made from {len(atoms)} units")
+    polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed)
+    order = reading_order(polys)
+    name = _community_name(session, gen, community)
+    return Proposal("grid", community, [f"{community}{n:03d}" for n in range(1, k + 1)],
+                    [f"{name}第{n}网格" for n in range(1, k + 1)], polys[order])
+
+
+def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, seed: int = 0) -> Proposal:
+    """One grid cut into `parts` balanced contiguous grids along its units' edges; the first part keeps
+    the code, the others take the community's next free numbers; the other grids are unchanged."""
+    gen = generations.active_id(session)
+    community = _community_of(session, gen, grid)
+    codes, names, geoms = _grids(session, gen, community)
+    if not 2 <= parts <= 20:
+        raise RedrawError(f"parts: {parts}; split into 2 to 20 grids")
+    _, hh, atoms = _units(session, gen, [grid])
+    if len(atoms) < parts:
+        raise RedrawError(f"parts: grid {grid} has {len(atoms)} unit(s), too few for {parts} grids")
+    polys, _hh, _label = redraw_grids(atoms, hh, parts, tolerance, seed)
+    polys = polys[reading_order(polys)]
+    i = codes.index(grid)
+    used = {int(c[-3:]) for c in codes if c[-3:].isdigit()}
+    free = [n for n in range(1, 1000) if n not in used][:parts - 1]
+    new_codes = [grid] + [f"{community}{n:03d}" for n in free]
+    new_names = [names[i]] + [f"{names[i]}（分{j}）" for j in range(2, parts + 1)]
+    keep = [j for j in range(len(codes)) if j != i]
+    return Proposal("grid", community, [codes[j] for j in keep] + new_codes, [names[j] for j in keep] + new_names,
+                    np.array([geoms[j] for j in keep] + list(polys), dtype=object))
+
+
+def merge(session: Session, grids: list[str]) -> Proposal:
+    """Neighbouring grids of one community merged into one, which keeps the first code; the others unchanged."""
+    gen = generations.active_id(session)
+    grids = list(dict.fromkeys(grids))
+    if len(grids) < 2:
+        raise RedrawError("grids: name at least two grids to merge")
+    communities = {_community_of(session, gen, g) for g in grids}
+    if len(communities) != 1:
+        raise RedrawError(f"grids: {', '.join(grids)} are in different communities ({', '.join(sorted(communities))})")
+    community = communities.pop()
+    codes, names, geoms = _grids(session, gen, community)
+    pick = [codes.index(g) for g in sorted(grids)]
+    merged = shapely.coverage_union_all(geoms[pick])
+    if len(shapely.get_parts(shapely.buffer(merged, 1e-7))) > 1:
+        raise RedrawError(f"grids: {', '.join(grids)} do not form one connected area; merge neighbours only")
+    keep = [j for j in range(len(codes)) if j not in pick]
+    first = pick[0]
+    return Proposal("grid", community, [codes[j] for j in keep] + [codes[first]],
+                    [names[j] for j in keep] + [names[first]],
+                    np.array([geoms[j] for j in keep] + [merged], dtype=object))

@@ -1,0 +1,126 @@
+"""Redraws a planner asks for (automatic, split, merge) on the small demo city: each is checked like a
+drawn redraw, keeps every unit whole, and commits so locate answers with it at once."""
+from __future__ import annotations
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from data.load_demo import load_demo
+from gis.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def demo(engine, pg_url):
+    from tests.conftest import DATA_TABLES
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}, poi, service_circle, redraw RESTART IDENTITY CASCADE"))
+    report = load_demo(engine, "small", seed=0)
+    from gis import keys
+    from gis.db import session_scope
+    with session_scope(engine) as s:
+        planner = keys.create(s, "planner")
+    app = create_app(Settings(database_url=pg_url, grid_households_min=100, grid_households_max=1000,
+                              escalation_interval_s=0))
+    with TestClient(app) as c:
+        c.headers["X-API-Key"] = planner
+        c.consumer = report["keys"]["consumer"]
+        yield c, engine
+
+
+def grids_of(engine, community, gen=None):
+    with engine.connect() as conn:
+        gen = gen or conn.execute(text("SELECT generation_id FROM active_generation")).scalar()
+        rows = conn.execute(text("""
+            SELECT ga.code, a.households, ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
+            WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.parent_code = :c ORDER BY ga.code"""),
+                            {"g": gen, "c": community}).all()
+    return {r[0]: (r[1], shapely.from_wkb(bytes(r[2]))) for r in rows}
+
+
+def first_community(engine):
+    with engine.connect() as conn:
+        return conn.execute(text("""SELECT code FROM generation_area WHERE level = 'community'
+            AND generation_id = (SELECT generation_id FROM active_generation) ORDER BY code LIMIT 1""")).scalar()
+
+
+def test_auto_redraw_balances_and_commits(demo):
+    c, engine = demo
+    comm = first_community(engine)
+    before = grids_of(engine, comm)
+    total = sum(h for h, _ in before.values())
+    r = c.post("/v1/redraws/auto", json={"parent": comm, "k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["valid"], body["findings"]
+    draft = grids_of(engine, comm, body["draft_generation"])
+    assert sorted(draft) == [f"{comm}001", f"{comm}002", f"{comm}003"]
+    loads = [h for h, _ in draft.values()]
+    assert sum(loads) == total and max(abs(h - total / 3) for h in loads) <= 0.10 * total / 3 + 15
+    union = shapely.union_all([g for _, g in draft.values()])
+    parent = shapely.union_all([g for _, g in before.values()])
+    assert abs(union.area - parent.area) / parent.area < 1e-9
+    # every unit of the community lies in exactly one new grid, and the draft re-parents it there
+    with engine.connect() as conn:
+        units = conn.execute(text("""SELECT ga.parent_code, ST_AsBinary(ST_PointOnSurface(a.geom)) FROM generation_area ga
+            JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g AND ga.level = 'unit' AND ga.parent_code LIKE :c"""),
+                             {"g": body["draft_generation"], "c": comm + "%"}).all()
+    assert units
+    for parent_code, wkb in units:
+        p = shapely.from_wkb(bytes(wkb))
+        assert [code for code, (_, g) in draft.items() if g.covers(p)] == [parent_code]
+    # numbered in reading order: 001 is not south of 003
+    ys = {code: g.centroid.y for code, (_, g) in draft.items()}
+    assert ys[f"{comm}001"] >= ys[f"{comm}003"] - 0.01
+    done = c.post(f"/v1/redraws/{body['id']}/commit")
+    assert done.status_code == 200 and done.json()["generation"] == body["draft_generation"]
+    pt = draft[f"{comm}002"][1].point_on_surface()
+    loc = c.get("/v1/locate", params={"lon": pt.x, "lat": pt.y}, headers={"X-API-Key": c.consumer}).json()
+    assert loc["grid"]["code"] == f"{comm}002" and loc["generation"] == body["draft_generation"]
+
+
+def test_split_and_merge(demo):
+    c, engine = demo
+    with engine.connect() as conn:
+        comm = conn.execute(text("""SELECT code FROM generation_area WHERE level = 'community'
+            AND generation_id = (SELECT generation_id FROM active_generation) ORDER BY code OFFSET 1 LIMIT 1""")).scalar()
+    before = grids_of(engine, comm)
+    first, second = sorted(before)[:2]
+    split = c.post("/v1/redraws/split", json={"grid": first, "parts": 2}).json()
+    assert split["valid"], split["findings"]
+    after = grids_of(engine, comm, split["draft_generation"])
+    assert len(after) == len(before) + 1 and first in after
+    new = (set(after) - set(before)).pop()
+    assert new.startswith(comm) and len(new) == 15
+    pieces = shapely.union_all([after[first][1], after[new][1]])
+    assert abs(pieces.symmetric_difference(before[first][1]).area) < 1e-12
+    assert after[first][0] + after[new][0] == before[first][0]
+    for code in set(before) - {first}:
+        assert after[code][1].equals(before[code][1])  # the others are unchanged
+    # merging two grids that touch
+    a, b = next((x, y) for x in sorted(before) for y in sorted(before)
+                if x < y and before[x][1].intersection(before[y][1]).length > 0)
+    merged = c.post("/v1/redraws/merge", json={"grids": [b, a]}).json()
+    assert merged["valid"], merged["findings"]
+    after = grids_of(engine, comm, merged["draft_generation"])
+    assert a in after and b not in after and after[a][0] == before[a][0] + before[b][0]
+    assert set(merged["impact"]["removed_codes"]) == {b}
+
+
+def test_refusals_name_the_problem(demo):
+    c, engine = demo
+    with engine.connect() as conn:
+        codes = conn.execute(text("""SELECT code, parent_code FROM generation_area WHERE level = 'grid'
+            AND generation_id = (SELECT generation_id FROM active_generation) ORDER BY code""")).all()
+    far = [x for x, p in codes if p != codes[0][1]][-1]
+    r = c.post("/v1/redraws/merge", json={"grids": [codes[0][0], far]})
+    assert r.status_code == 422 and "different communities" in r.json()["detail"]
+    r = c.post("/v1/redraws/split", json={"grid": "999", "parts": 2})
+    assert r.status_code == 422 and "999" in r.json()["detail"]
+    r = c.post("/v1/redraws/split", json={"grid": codes[0][0], "parts": 500})
+    assert r.status_code == 422 and "parts" in r.json()["detail"]
+    r = c.post("/v1/redraws/auto", json={"parent": "nowhere"})
+    assert r.status_code == 422 and "nowhere" in r.json()["detail"]
+    assert c.post("/v1/redraws/auto", json={"parent": codes[0][1]}, headers={"X-API-Key": c.consumer}).status_code == 403
