@@ -261,8 +261,8 @@ def _impact(session, p, active, old_here, households, x, y, hh, pts) -> dict:
         "areas_before": len(old_codes), "areas_after": len(p.codes),
         "removed_codes": removed, "new_codes": sorted(set(p.codes) - set(old_codes) - {""}),
         "buildings_moved": int(len(moved)), "households_moved": int(hh[moved].sum()) if len(moved) else 0,
-        "moves": [{"address": pts[i].address, "from": before[i], "to": after[i], "households": int(hh[i])}
-                  for i in moved[:500]],
+        "moves": [{"address": pts[i].address, "from": before[i], "to": after[i], "households": int(hh[i]),
+                   "lon": round(float(x[i]), 7), "lat": round(float(y[i]), 7)} for i in moved[:5000]],
         "households_after": {c: int(n) for c, n in zip(p.codes, households) if c},
         "staff_to_reassign": [{"name": s.name, "role": s.role, "area_code": s.area_code} for s in staff],
         "open_requests_in_redrawn_areas": len(open_requests),

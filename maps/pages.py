@@ -154,5 +154,43 @@ def ranking_page(engine: Engine, loc: LocateEngine, settings: Settings, month: s
     return render(ranking_map(grids, [r["code"] for r in board["lowest"]], f"网格排名 {board['month']}"))
 
 
+def _children(conn, generation: int, level: str, parent: str) -> gpd.GeoDataFrame:
+    rows = conn.execute(text("""
+        SELECT ga.code, a.name, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
+        JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = :l AND ga.parent_code = :p ORDER BY ga.code COLLATE "C"
+    """), {"g": generation, "l": level, "p": parent}).all()
+    return gpd.GeoDataFrame({"code": [r.code for r in rows], "name": [r.name for r in rows],
+                             "households": [r.households for r in rows]},
+                            geometry=shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else [], crs=4326)
+
+
+def redraw_page(engine: Engine, loc: LocateEngine, settings: Settings, redraw_id: int = 0, **_) -> str:
+    """A redraw before and after, side by side: the areas, the buildings that move, the findings."""
+    import shapely.geometry
+
+    from maps.redraw import redraw_map
+
+    with engine.connect() as conn:
+        r = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
+        if r is None:
+            raise PageError(f"redraw {redraw_id} does not exist")
+        before = _children(conn, r["based_on"], r["level"], r["parent_code"])
+        after = _children(conn, r["draft_generation"], r["level"], r["parent_code"]) if r["draft_generation"] else None
+    moves = r["impact"].get("moves", [])
+    moves = gpd.GeoDataFrame(
+        {k: [m.get(k) for m in moves] for k in ("address", "from", "to", "households")},
+        geometry=shapely.points([m.get("lon", np.nan) for m in moves], [m.get("lat", np.nan) for m in moves])
+        if moves else [], crs=4326)
+    moves = moves[~moves.geometry.is_empty & moves.geometry.notna()] if len(moves) else moves
+    located = [f for f in r["findings"] if f.get("geometry")]
+    findings = gpd.GeoDataFrame({"kind": [f["kind"] for f in located], "severity": [f.get("severity", "error") for f in located],
+                                 "message": [f["message"] for f in located]},
+                                geometry=[shapely.geometry.shape(f["geometry"]) for f in located], crs=4326)
+    state = "已提交 committed" if r["status"] == "committed" else ("可提交 valid" if r["valid"] else "不可提交 not valid")
+    title = f"重划 #{redraw_id} {r['level']} of {r['parent_code']} · {state}"
+    return render(redraw_map(before, after, moves, findings, title))
+
+
 PAGES = {"grids": grids_page, "coverage": coverage_page, "heatmap": heatmap_page, "hotspots": hotspots_page,
          "overdue": overdue_page, "ranking": ranking_page}

@@ -124,3 +124,28 @@ def test_refusals_name_the_problem(demo):
     r = c.post("/v1/redraws/auto", json={"parent": "nowhere"})
     assert r.status_code == 422 and "nowhere" in r.json()["detail"]
     assert c.post("/v1/redraws/auto", json={"parent": codes[0][1]}, headers={"X-API-Key": c.consumer}).status_code == 403
+
+
+def test_before_after_map(demo, tmp_path):
+    """/maps/redraws/{id}: two synced maps, the buildings that move and the findings, offline."""
+    from maps.assets import inline
+    from tests.browser import CHROMIUM, load_page
+
+    c, engine = demo
+    comm = first_community(engine)
+    body = c.post("/v1/redraws/auto", json={"parent": comm, "k": 2}).json()
+    assert body["impact"]["buildings_moved"] > 0 and "lon" in body["impact"]["moves"][0]
+    page = c.get(f"/maps/redraws/{body['id']}")
+    assert page.status_code == 200 and "L.Sync = function" not in page.text  # linked, not inlined
+    assert "/static/maps/sync/L.Map.Sync.js" in page.text
+    assert c.get("/maps/redraws/99999").status_code == 404
+    assert c.get(f"/maps/redraws/{body['id']}", headers={"X-API-Key": c.consumer}).status_code == 403
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed")
+    f = tmp_path / "redraw.html"
+    f.write_text(inline(page.text), encoding="utf-8")
+    seen = load_page(f.as_uri(), screenshot=tmp_path / "redraw.png")
+    assert seen.dom.count("leaflet-container") >= 2, "two maps side by side"
+    for label in ("改前 before", "改后 after", "变动楼栋 buildings that move"):
+        assert label in seen.dom
+    assert seen.console_errors == [] and seen.failed_requests == []

@@ -72,3 +72,14 @@ def ranking(month: Annotated[str | None, Query(description="YYYY-MM; default: th
             engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
     """The monthly grid ranking as a choropleth, the two lowest outlined."""
     return _page("ranking", engine, loc, settings, month=month)
+
+
+@router.get("/redraws/{redraw_id}", response_class=HTMLResponse)
+def redraw(redraw_id: int, _role: str = Depends(require("redraw")), loc: LocateEngine = Depends(get_locator),
+           engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
+    """A redraw before (left) and after (right), moving together, with the buildings that move and
+    every finding where it is (planners)."""
+    try:
+        return HTMLResponse(pages.redraw_page(engine, loc, settings, redraw_id=redraw_id))
+    except pages.PageError as exc:
+        raise HTTPException(404, str(exc)) from exc
