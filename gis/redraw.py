@@ -286,12 +286,80 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     gen = row["draft_generation"]
     session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
     generations.activate(session, gen)
+    staff = _reassign_staff(session, row["level"], row["parent_code"], active, gen)
+    moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
     session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
                     {"i": redraw_id})
     session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'commit redraw', "
                          "CAST(:d AS jsonb))"),
-                    {"a": actor, "d": json.dumps({"redraw": redraw_id, "generation": gen, "previous": active})})
+                    {"a": actor, "d": json.dumps({"redraw": redraw_id, "generation": gen, "previous": active,
+                                                  "staff_reassigned": staff, "requests_relocated": moved_requests},
+                                                 ensure_ascii=False)})
     return gen
+
+
+def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
+    """Staff of an area whose code is gone go to the new area that took most of the old one's ground."""
+    rows = session.execute(text("""
+        WITH gone AS (
+            SELECT o.code, a.geom FROM generation_area o JOIN area a ON a.id = o.area_id
+            WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
+              AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.level = :l
+                              AND n.code = o.code)
+        )
+        SELECT gone.code AS old_code,
+               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+                WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
+                ORDER BY ST_Area(ST_Intersection(na.geom, gone.geom)) DESC, n.code COLLATE "C" LIMIT 1) AS new_code
+        FROM gone
+    """), {"old": old_gen, "new": new_gen, "l": level, "p": parent}).all()
+    out = []
+    for r in rows:
+        if r.new_code is None:
+            continue
+        n = session.execute(text("UPDATE staff_assignment SET area_code = :n WHERE level = :l AND area_code = :o"),
+                            {"n": r.new_code, "o": r.old_code, "l": level}).rowcount
+        if n:
+            out.append({"from": r.old_code, "to": r.new_code, "assignments": n})
+    return out
+
+
+def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: int, new_gen: int,
+                            actor: str) -> int:
+    """Open requests in the redrawn areas are located again with the new generation (the grid that
+    answers for them now); each move is a step in the request's log, so the old codes stay on record."""
+    if level not in ("grid", "unit"):
+        return 0
+    col = f"{level}_code"
+    rows = session.execute(text(f"""
+        SELECT r.id, r.version, r.grid_code, r.unit_code,
+               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+                WHERE n.generation_id = :new AND n.level = 'grid' AND ST_Covers(na.geom, r.geom)
+                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_grid,
+               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+                WHERE n.generation_id = :new AND n.level = 'unit' AND ST_Covers(na.geom, r.geom)
+                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_unit
+        FROM request r
+        WHERE r.status IN ({OPEN_SQL}) AND r.geom IS NOT NULL
+          AND r.{col} IN (SELECT code FROM generation_area WHERE generation_id = :old AND level = :l
+                          AND parent_code = :p)
+        FOR UPDATE OF r
+    """), {"new": new_gen, "old": old_gen, "l": level, "p": parent}).all()
+    moved = 0
+    for r in rows:
+        if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
+            continue
+        session.execute(text("""UPDATE request SET grid_code = :g, unit_code = :u, generation_id = :gen,
+                                version = version + 1, updated_at = now() WHERE id = :id"""),
+                        {"g": r.new_grid, "u": r.new_unit, "gen": new_gen, "id": r.id})
+        session.execute(text("""
+            INSERT INTO request_event (request_id, seq, actor, action, note, detail)
+            VALUES (:id, :seq, :actor, 'relocate', 'boundaries redrawn: located again', CAST(:d AS jsonb))
+        """), {"id": r.id, "seq": r.version + 1, "actor": actor,
+               "d": json.dumps({"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
+                                "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}})})
+        moved += 1
+    return moved
 
 
 class RedrawConflict(RuntimeError):

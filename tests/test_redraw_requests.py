@@ -74,8 +74,25 @@ def test_auto_redraw_balances_and_commits(demo):
     # numbered in reading order: 001 is not south of 003
     ys = {code: g.centroid.y for code, (_, g) in draft.items()}
     assert ys[f"{comm}001"] >= ys[f"{comm}003"] - 0.01
+    # an open request and the staff of a grid that the redraw removes
+    gone = sorted(set(before) - set(draft))[-1]
+    spot = before[gone][1].point_on_surface()
+    req = c.post("/v1/requests", json={"category": "环境卫生", "lon": spot.x, "lat": spot.y},
+                 headers={"X-API-Key": c.consumer}).json()
+    assert req["grid"]["code"] == gone
     done = c.post(f"/v1/redraws/{body['id']}/commit")
     assert done.status_code == 200 and done.json()["generation"] == body["draft_generation"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM staff_assignment WHERE level = 'grid' AND area_code = :c"),
+                            {"c": gone}).scalar() == 0  # nobody left on a grid that no longer exists
+        holders = conn.execute(text("SELECT count(*) FROM staff_assignment WHERE level = 'grid' AND area_code = ANY(:c)"),
+                               {"c": sorted(draft)}).scalar()
+    assert holders == 3 * len(before)  # every grid's three staff assignments went somewhere new
+    moved = c.get(f"/v1/requests/{req['id']}", headers={"X-API-Key": c.consumer}).json()
+    newer = [code for code, (_, g) in draft.items() if g.covers(spot)][0]
+    assert moved["grid"]["code"] == newer and moved["generation"] == body["draft_generation"]
+    last = moved["events"][-1]
+    assert last["action"] == "relocate" and last["detail"]["from"]["grid"] == gone and last["seq"] == moved["version"]
     pt = draft[f"{comm}002"][1].point_on_surface()
     loc = c.get("/v1/locate", params={"lon": pt.x, "lat": pt.y}, headers={"X-API-Key": c.consumer}).json()
     assert loc["grid"]["code"] == f"{comm}002" and loc["generation"] == body["draft_generation"]
