@@ -16,18 +16,85 @@ from scipy.sparse.csgraph import connected_components
 from gis.importers.common import metric_crs
 
 
-def adjacency(geoms_m: np.ndarray, min_shared_m: float = 0.5) -> csr_matrix:
-    """Atoms that share a boundary longer than `min_shared_m` (touching at a corner does not count);
-    weights are the shared lengths."""
+STREET_BAND = 0.04  # boundaries move onto streets only while every grid stays within ±4 % of the target
+
+
+def shared_edges(geoms_m: np.ndarray, min_shared_m: float = 0.5):
+    """(a, b, lines): pairs of atoms (a < b) sharing a boundary longer than `min_shared_m` (touching at
+    a corner does not count), and the shared boundary of each pair."""
     tree = shapely.STRtree(geoms_m)
     a, b = tree.query(geoms_m, predicate="intersects")
     keep = a < b
     a, b = a[keep], b[keep]
-    shared = shapely.length(shapely.intersection(shapely.boundary(geoms_m[a]), shapely.boundary(geoms_m[b])))
-    ok = shared > min_shared_m
-    a, b, w = a[ok], b[ok], shared[ok]
-    n = len(geoms_m)
+    lines = shapely.intersection(shapely.boundary(geoms_m[a]), shapely.boundary(geoms_m[b]))
+    ok = shapely.length(lines) > min_shared_m
+    return a[ok], b[ok], lines[ok]
+
+
+def _symmetric(a, b, w, n) -> csr_matrix:
     return csr_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+
+
+def adjacency(geoms_m: np.ndarray, min_shared_m: float = 0.5) -> csr_matrix:
+    """Atoms that share a boundary longer than `min_shared_m`; weights are the shared lengths."""
+    a, b, lines = shared_edges(geoms_m, min_shared_m)
+    return _symmetric(a, b, shapely.length(lines), len(geoms_m))
+
+
+def off_street(geoms_m: np.ndarray, streets_m: np.ndarray | None, width_m: float = 4.0,
+               min_shared_m: float = 0.5) -> csr_matrix:
+    """Per pair of neighbouring atoms, the length of their shared boundary that does NOT run along a
+    street (within `width_m` of one): what a grid boundary there would cut through a block."""
+    a, b, lines = shared_edges(geoms_m, min_shared_m)
+    length = shapely.length(lines)
+    if streets_m is not None and len(streets_m):
+        corridor = shapely.buffer(shapely.union_all(np.asarray(streets_m, dtype=object)), width_m)
+        length = np.maximum(length - shapely.length(shapely.intersection(lines, corridor)), 0.0)
+    return _symmetric(a, b, length, len(geoms_m))
+
+
+def _follow_streets(adj, off, label, hh, k, target, tolerance, max_rounds):
+    """Move boundary atoms to a neighbouring region when that shortens the boundary cut through blocks
+    (off-street), keeping every region connected and within the balance band: grids then end on streets."""
+    indptr, indices = adj.indptr, adj.indices
+    op, oi, ow = off.indptr, off.indices, off.data
+    band = min(tolerance, STREET_BAND) * target
+    load = np.bincount(label, weights=hh, minlength=k)
+    for _ in range(max_rounds):
+        moved = 0
+        for m in range(len(label)):
+            r = label[m]
+            nb, w = oi[op[m]:op[m + 1]], ow[op[m]:op[m + 1]]
+            own = w[label[nb] == r].sum()
+            best_q, best_gain = -1, 1e-6
+            for q in np.unique(label[indices[indptr[m]:indptr[m + 1]]]):
+                if q == r:
+                    continue
+                gain = w[label[nb] == q].sum() - own  # off-street cut removed minus cut added
+                if gain > best_gain and abs(load[r] - hh[m] - target) <= band and abs(load[q] + hh[m] - target) <= band:
+                    best_q, best_gain = q, gain
+            if best_q >= 0:
+                rest = np.flatnonzero(label == r)
+                rest = rest[rest != m]
+                if len(rest) and _connected(adj, rest):
+                    label[m] = best_q
+                    load[r] -= hh[m]
+                    load[best_q] += hh[m]
+                    moved += 1
+        if not moved:
+            break
+    return label
+
+
+def on_street_share(geoms_m: np.ndarray, label: np.ndarray, streets_m: np.ndarray, width_m: float = 4.0) -> float:
+    """Share of the boundary between regions (grids) that runs along a street."""
+    a, b, lines = shared_edges(geoms_m)
+    cut = label[a] != label[b]
+    if not cut.any():
+        return 1.0
+    total = shapely.length(lines[cut]).sum()
+    corridor = shapely.buffer(shapely.union_all(np.asarray(streets_m, dtype=object)), width_m)
+    return float(shapely.length(shapely.intersection(lines[cut], corridor)).sum() / total)
 
 
 def _connected(adj: csr_matrix, members: np.ndarray) -> bool:
@@ -38,8 +105,9 @@ def _connected(adj: csr_matrix, members: np.ndarray) -> bool:
 
 
 def partition(geoms_m: np.ndarray, households: np.ndarray, k: int, tolerance: float = 0.10, seed: int = 0,
-              max_rounds: int = 400) -> np.ndarray:
-    """Region label (0..k-1) for each atom: contiguous regions of about equal households."""
+              max_rounds: int = 400, off: csr_matrix | None = None) -> np.ndarray:
+    """Region label (0..k-1) for each atom: contiguous regions of about equal households; with `off`
+    (off_street), boundaries are then moved onto streets where balance and contiguity allow."""
     n = len(geoms_m)
     hh = np.asarray(households, float)
     if k <= 1 or n <= k:
@@ -93,7 +161,10 @@ def partition(geoms_m: np.ndarray, households: np.ndarray, k: int, tolerance: fl
                 load[label[j]] += hh[f]
     label = _balance(adj, label, hh, k, target, tolerance, max_rounds)
     label = _compact(adj, label, cent, hh, k, target, tolerance, max_rounds)
-    return _balance(adj, label, hh, k, target, tolerance, max_rounds)
+    label = _balance(adj, label, hh, k, target, tolerance, max_rounds)
+    if off is not None:
+        label = _follow_streets(adj, off, label, hh, k, target, tolerance, max_rounds)
+    return label
 
 
 def _balance(adj, label, hh, k, target, tolerance, max_rounds):
@@ -175,14 +246,15 @@ def polsby_popper(geoms_m: np.ndarray) -> np.ndarray:
 
 
 def best_partition(geoms_m: np.ndarray, households: np.ndarray, k: int, tolerance: float = 0.10,
-                   restarts: int = 16, seed: int = 0) -> np.ndarray:
+                   restarts: int = 16, seed: int = 0, streets_m: np.ndarray | None = None) -> np.ndarray:
     """The most compact (mean Polsby–Popper) of several seeded partitions that meet the tolerance
     (the best-balanced one if none does)."""
     hh = np.asarray(households, float)
     target = hh.sum() / k
     best, best_key = None, None
+    off = off_street(geoms_m, streets_m) if streets_m is not None and len(streets_m) else None
     for s in range(seed, seed + restarts):
-        label = partition(geoms_m, hh, k, tolerance, s)
+        label = partition(geoms_m, hh, k, tolerance, s, off=off)
         loads = np.bincount(label, weights=hh, minlength=k)
         dev = np.abs(loads - target).max() / target
         polys = np.array([shapely.union_all(geoms_m[label == r]) for r in range(k)], dtype=object)
@@ -192,15 +264,19 @@ def best_partition(geoms_m: np.ndarray, households: np.ndarray, k: int, toleranc
     return best
 
 
-def redraw_grids(atoms_ll: np.ndarray, households: np.ndarray, k: int, tolerance: float = 0.10, seed: int = 0):
+def redraw_grids(atoms_ll: np.ndarray, households: np.ndarray, k: int, tolerance: float = 0.10, seed: int = 0,
+                 streets_ll: np.ndarray | None = None):
     """Grid polygons (EPSG:4326) and their households from atoms in lon/lat (the atoms must tile the
-    parent: merged with coverage union, so shared edges stay exact)."""
+    parent: merged with coverage union, so shared edges stay exact); boundaries follow `streets_ll`
+    (lines in lon/lat) where they can."""
     import geopandas as gpd
 
     c = shapely.centroid(shapely.union_all(atoms_ll))
     crs = metric_crs(c.x, c.y)
     atoms_m = gpd.GeoSeries(list(atoms_ll), crs=4326).to_crs(crs).values
-    label = best_partition(atoms_m, households, k, tolerance, seed=seed)
+    streets_m = gpd.GeoSeries(list(streets_ll), crs=4326).to_crs(crs).values \
+        if streets_ll is not None and len(streets_ll) else None
+    label = best_partition(atoms_m, households, k, tolerance, seed=seed, streets_m=streets_m)
     polys, hh = [], []
     for r in range(k):
         members = np.flatnonzero(label == r)

@@ -47,6 +47,20 @@ def _units(session: Session, gen: int, grids: list[str]):
             shapely.from_wkb([bytes(r.wkb) for r in rows]))
 
 
+# network edge kinds that are not streets a grid boundary should follow (paths through blocks)
+NOT_STREETS = ("path", "footway", "steps", "corridor", "cycleway", "track", "bridleway", "service")
+
+
+def streets_in(session: Session, geoms: np.ndarray) -> np.ndarray:
+    """Street lines (lon/lat) of the walking network over these areas, for boundaries to follow."""
+    box = shapely.envelope(shapely.union_all(geoms))
+    rows = session.execute(text("""
+        SELECT ST_AsBinary(geom) FROM network_edge
+        WHERE geom && ST_GeomFromWKB(:b, 4326) AND coalesce(kind, '') <> ALL(:skip)"""),
+        {"b": shapely.to_wkb(box), "skip": list(NOT_STREETS)}).scalars().all()
+    return shapely.from_wkb([bytes(r) for r in rows]) if rows else np.array([], dtype=object)
+
+
 def reading_order(geoms: np.ndarray) -> np.ndarray:
     """Indices west→east within rows north→south (DB11/T 2157 numbering); a row is a band about one
     typical area high."""
@@ -66,7 +80,8 @@ def _community_name(session, gen, community) -> str:
 def auto(session: Session, community: str, k: int | None, target: tuple[int, int], tolerance: float = 0.10,
          seed: int = 0) -> Proposal:
     """All grids of a community redrawn from its units: k contiguous grids of balanced households
-    (k default: households / the middle of the target range), numbered in reading order."""
+    (k default: households / the middle of the target range), their boundaries on streets where the
+    balance allows, numbered in reading order."""
     gen = generations.active_id(session)
     codes, _names, _geoms = _grids(session, gen, community)
     if not codes:
@@ -77,7 +92,7 @@ def auto(session: Session, community: str, k: int | None, target: tuple[int, int
         k = max(1, int(round(total / (sum(target) / 2))))
     if not 1 <= k <= len(atoms):
         raise RedrawError(f"k: {k} grids cannot be made from {len(atoms)} units")
-    polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed)
+    polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed, streets_in(session, atoms))
     order = reading_order(polys)
     name = _community_name(session, gen, community)
     return Proposal("grid", community, [f"{community}{n:03d}" for n in range(1, k + 1)],
@@ -95,7 +110,7 @@ def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, 
     _, hh, atoms = _units(session, gen, [grid])
     if len(atoms) < parts:
         raise RedrawError(f"parts: grid {grid} has {len(atoms)} unit(s), too few for {parts} grids")
-    polys, _hh, _label = redraw_grids(atoms, hh, parts, tolerance, seed)
+    polys, _hh, _label = redraw_grids(atoms, hh, parts, tolerance, seed, streets_in(session, atoms))
     polys = polys[reading_order(polys)]
     i = codes.index(grid)
     used = {int(c[-3:]) for c in codes if c[-3:].isdigit()}
