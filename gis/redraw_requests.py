@@ -99,6 +99,44 @@ def auto(session: Session, community: str, k: int | None, target: tuple[int, int
                     [f"{name}第{n}网格" for n in range(1, k + 1)], polys[order])
 
 
+def auto_units(session: Session, grid: str, target: tuple[int, int], tolerance: float = 0.30,
+               seed: int = 0) -> Proposal:
+    """A grid's ten-household units regrouped (十联户): the grid cut into the Voronoi cells of its
+    registry entrances, grouped into contiguous units of about ten households (the middle of the unit
+    target range), numbered in reading order under the grid's code."""
+    gen = generations.active_id(session)
+    row = session.execute(text("""
+        SELECT ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.code = :c"""), {"g": gen, "c": grid}).scalar()
+    if row is None:
+        raise RedrawError(f"parent: {grid} is not a grid of generation {gen}")
+    area = shapely.from_wkb(bytes(row))
+    pts = session.execute(text("""
+        SELECT ST_X(geom), ST_Y(geom), sum(households) FROM address
+        WHERE ST_Covers(ST_GeomFromWKB(:a, 4326), geom) AND households > 0 GROUP BY 1, 2"""),
+        {"a": shapely.to_wkb(area)}).all()
+    if len(pts) < 2:
+        raise RedrawError(f"parent: grid {grid} has {len(pts)} addressed building(s) with households; "
+                          "units need the address registry")
+    xy = np.array([(p[0], p[1]) for p in pts])
+    hh = np.array([p[2] for p in pts], float)
+    cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=area)
+    cells = np.array(shapely.get_parts(cells), dtype=object)
+    # each entrance's own cell, cut to the grid (voronoi_polygons does not keep the input order)
+    owner = shapely.STRtree(cells).query(shapely.points(xy), predicate="intersects")
+    mine = np.empty(len(xy), dtype=object)
+    for i, c in zip(*owner):
+        mine[i] = cells[c]
+    atoms = shapely.intersection(mine, area)
+    k = max(1, int(round(hh.sum() / (sum(target) / 2))))
+    polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed)
+    polys = polys[reading_order(polys)]
+    name = session.execute(text("""SELECT a.name FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.code = :c"""), {"g": gen, "c": grid}).scalar()
+    return Proposal("unit", grid, [f"{grid}{n:03d}" for n in range(1, k + 1)],
+                    [f"{name}第{n}联户" for n in range(1, k + 1)], polys)
+
+
 def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, seed: int = 0) -> Proposal:
     """One grid cut into `parts` balanced contiguous grids along its units' edges; the first part keeps
     the code, the others take the community's next free numbers; the other grids are unchanged."""

@@ -166,3 +166,21 @@ def test_before_after_map(demo, tmp_path):
     for label in ("改前 before", "改后 after", "变动楼栋 buildings that move"):
         assert label in seen.dom
     assert seen.console_errors == [] and seen.failed_requests == []
+
+
+def test_units_regrouped_inside_a_grid(demo):
+    c, engine = demo
+    with engine.connect() as conn:
+        grid = conn.execute(text("""SELECT code FROM generation_area WHERE level = 'grid'
+            AND generation_id = (SELECT generation_id FROM active_generation) ORDER BY code DESC LIMIT 1""")).scalar()
+        hh = conn.execute(text("""SELECT sum(households) FROM address WHERE ST_Covers((SELECT a.geom FROM generation_area ga
+            JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = (SELECT generation_id FROM active_generation)
+            AND ga.level = 'grid' AND ga.code = :g), geom)"""), {"g": grid}).scalar()
+    body = c.post("/v1/redraws/auto", json={"level": "unit", "parent": grid}).json()
+    assert body["valid"], body["findings"]
+    units = body["impact"]["households_after"]
+    assert all(code.startswith(grid) and len(code) == 18 for code in units)
+    assert sum(units.values()) == hh and all(5 <= n <= 15 for n in units.values())
+    assert abs(len(units) - hh / 10) <= 1
+    r = c.post("/v1/redraws/auto", json={"level": "street", "parent": grid})
+    assert r.status_code == 422 and "level" in r.json()["detail"]

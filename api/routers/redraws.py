@@ -46,7 +46,14 @@ def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k"
                  role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
                  settings: Settings = Depends(get_settings_dep)):
     """Redraw all grids of a community automatically from its units: k contiguous grids of balanced
-    households (k default: households / the middle of the grid target range)."""
+    households (k default: households / the middle of the grid target range), boundaries on streets
+    where the balance allows. With `"level": "unit"` and a grid as parent: regroup that grid's
+    ten-household units from its registry entrances."""
+    if body.get("level", "grid") == "unit":
+        return _propose_made(engine, settings, role, redraw_requests.auto_units, str(body.get("parent", "")),
+                             (settings.unit_households_min, settings.unit_households_max))
+    if body.get("level", "grid") != "grid":
+        raise HTTPException(422, "level: grid (a community's grids) or unit (a grid's units)")
     k = body.get("k")
     if k is not None and not isinstance(k, int):
         raise HTTPException(422, "k: a whole number of grids")
