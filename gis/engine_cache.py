@@ -63,11 +63,15 @@ class EngineCache:
             active = self._active()
             self._checked = time.monotonic()
             if cur is None or cur.generation != active or self._rebuild:
+                # a new generation alone (a redraw, a rollback) reuses what did not change; data
+                # notifications (stations, staff, network) rebuild everything
+                previous = None if (cur is None or self._rebuild) else cur
                 self._rebuild = False
                 t = time.perf_counter()
                 self._current = build_engine(self._engine, active, self._settings.walk_speed_m_s,
-                                             self._settings.reach_limit_m)
-                log.info("locate engine for generation %s built in %.2f s", active, time.perf_counter() - t)
+                                             self._settings.reach_limit_m, previous=previous)
+                log.info("locate engine for generation %s built in %.2f s (%s)", active, time.perf_counter() - t,
+                         "incremental" if previous else "full")
             return self._current
 
     def get_for(self, generation: int | None) -> LocateEngine:
@@ -80,7 +84,7 @@ class EngineCache:
             loc = self._others.pop(generation, None)
             if loc is None:
                 loc = build_engine(self._engine, generation, self._settings.walk_speed_m_s,
-                                   self._settings.reach_limit_m)
+                                   self._settings.reach_limit_m, previous=current)
             self._others[generation] = loc  # most recent last
             while len(self._others) > OTHERS_KEPT:
                 self._others.pop(next(iter(self._others)))
@@ -98,8 +102,9 @@ class EngineCache:
                         self._rebuild = self._stale = True
                     reconnect = True
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self._rebuild = True
+                        for n in conn.notifies(timeout=1.0):
+                            if n.payload == "data":  # stations, staff or network: rebuild all
+                                self._rebuild = True
                             self._stale = True
             except Exception as exc:  # the database went away: retry, the poll keeps answers honest
                 log.warning("generation listener: %s; retrying", exc)

@@ -31,15 +31,16 @@ class LevelData:
     households: np.ndarray
     geoms: np.ndarray
     index: LevelIndex
+    area_ids: np.ndarray | None = None  # the immutable area rows, in the same order
 
     @classmethod
-    def build(cls, codes, names, parents, households, geoms) -> "LevelData":
+    def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
         codes = np.asarray(codes, dtype=object)
         order = np.argsort(np.array([c.encode("utf-8") for c in codes], dtype=object), kind="stable")
         geoms = np.asarray(geoms, dtype=object)[order]
         return cls(codes[order], np.asarray(names, dtype=object)[order],
                    np.asarray(parents, dtype=object)[order], np.asarray(households)[order],
-                   geoms, LevelIndex(geoms))
+                   geoms, LevelIndex(geoms), None if area_ids is None else np.asarray(area_ids)[order])
 
 
 @dataclass
@@ -156,25 +157,40 @@ class LocateEngine:
         return sorted(people, key=lambda p: rank.get(p["role"], 99))
 
 
-def load_areas(engine: Engine, generation: int) -> dict[str, LevelData]:
-    """Read one generation's areas from PostGIS and build each level's index."""
-    sql = text("""
-        SELECT ga.level, ga.code, a.name, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb
-        FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g
-    """)
+def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"] | None = None) -> dict[str, LevelData]:
+    """Read one generation's areas from PostGIS and build each level's index. A level whose areas
+    (immutable rows) and codes are those of `previous` keeps its index and geometry and only takes
+    the new parents: a redraw of grids rebuilds the grid level, not the 78,000 units below it."""
     with engine.connect() as conn:
-        rows = conn.execute(sql, {"g": generation}).all()
-    by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
-    for r in rows:
-        by_level[r.level].append(r)
-    levels = {}
-    for lvl, rs in by_level.items():
-        if not rs:
-            continue
-        geoms = shapely.from_wkb([bytes(r.wkb) for r in rs])
-        levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
-                                      np.array([r.households for r in rs]), geoms)
+        rows = conn.execute(text("""
+            SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households
+            FROM generation_area ga JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g
+        """), {"g": generation}).all()
+        by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
+        for r in rows:
+            by_level[r.level].append(r)
+        levels = {}
+        for lvl, rs in by_level.items():
+            if not rs:
+                continue
+            old = (previous or {}).get(lvl)
+            if old is not None and old.area_ids is not None and len(old.area_ids) == len(rs):
+                pos = {(int(a), c): i for i, (a, c) in enumerate(zip(old.area_ids.tolist(), old.codes.tolist()))}
+                idx = [pos.get((r.area_id, r.code)) for r in rs]
+                if None not in idx:
+                    order = np.argsort(idx)
+                    rs_sorted = [rs[i] for i in order]
+                    levels[lvl] = LevelData(old.codes, np.array([r.name for r in rs_sorted], dtype=object),
+                                            np.array([r.parent_code for r in rs_sorted], dtype=object),
+                                            np.array([r.households for r in rs_sorted]), old.geoms, old.index,
+                                            old.area_ids)
+                    continue
+            wkb = dict(conn.execute(text("""
+                SELECT ga.area_id, ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
+                WHERE ga.generation_id = :g AND ga.level = :l"""), {"g": generation, "l": lvl}).all())
+            geoms = shapely.from_wkb([bytes(wkb[r.area_id]) for r in rs])
+            levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
+                                          np.array([r.households for r in rs]), geoms, [r.area_id for r in rs])
     return levels
 
 
@@ -201,12 +217,17 @@ def load_stations(engine: Engine) -> Stations:
 
 
 def build_engine(engine: Engine, generation: int | None, speed_m_s: float = 1.0,
-                 reach_limit_m: float = 3000.0) -> LocateEngine:
-    levels = load_areas(engine, generation) if generation is not None else {}
-    stations = load_stations(engine)
-    graph = load_graph(engine)
-    reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=reach_limit_m) \
-        if graph is not None and len(stations.ids) else None
+                 reach_limit_m: float = 3000.0, previous: LocateEngine | None = None) -> LocateEngine:
+    """The engine for `generation`. With `previous` (same stations and network: only the map changed),
+    unchanged levels and the walking graph are taken over instead of rebuilt."""
+    levels = load_areas(engine, generation, previous.levels if previous else None) if generation is not None else {}
     with engine.connect() as conn:
-        version = conn.execute(text("SELECT coalesce(max(id), 0) FROM network_edge")).scalar()
-    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s, int(version))
+        version = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM network_edge")).scalar())
+    if previous is not None and previous.network_version == version and previous.speed_m_s == speed_m_s:
+        stations, reach = previous.stations, previous.reach
+    else:
+        stations = load_stations(engine)
+        graph = load_graph(engine)
+        reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=reach_limit_m) \
+            if graph is not None and len(stations.ids) else None
+    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s, version)

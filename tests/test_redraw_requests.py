@@ -184,3 +184,32 @@ def test_units_regrouped_inside_a_grid(demo):
     assert abs(len(units) - hh / 10) <= 1
     r = c.post("/v1/redraws/auto", json={"level": "street", "parent": grid})
     assert r.status_code == 422 and "level" in r.json()["detail"]
+
+
+def test_incremental_engine_equals_a_full_build(demo):
+    """After a grid redraw, the engine built from the previous one (unchanged levels taken over) gives
+    the same answers as one built from scratch, and really took the unit index over."""
+    import numpy as np
+
+    from gis.locate import build_engine
+
+    c, engine = demo
+    comm = first_community(engine)
+    body = c.post("/v1/redraws/auto", json={"parent": comm, "k": 4}).json()
+    assert body["valid"]
+    old = build_engine(engine, body["based_on"])
+    new_gen = body["draft_generation"]
+    inc = build_engine(engine, new_gen, previous=old)
+    full = build_engine(engine, new_gen)
+    assert inc.levels["unit"].index is old.levels["unit"].index  # units: same areas, new parents only
+    assert inc.levels["grid"].index is not old.levels["grid"].index
+    assert inc.reach is old.reach
+    for lvl in full.levels:
+        a, b = inc.levels[lvl], full.levels[lvl]
+        assert a.codes.tolist() == b.codes.tolist() and a.parents.tolist() == b.parents.tolist()
+        assert a.names.tolist() == b.names.tolist() and a.households.tolist() == b.households.tolist()
+    rng = np.random.default_rng(3)
+    xmin, ymin, xmax, ymax = shapely.union_all(full.levels["district"].geoms).bounds
+    x, y = rng.uniform(xmin, xmax, 20_000), rng.uniform(ymin, ymax, 20_000)
+    assert inc.locate_codes(x, y) == full.locate_codes(x, y)
+    assert inc.locate_codes(x, y) != old.locate_codes(x, y)  # the redraw did change answers
