@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.routers import (
-    areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations,
+    areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
 from gis.circle_store import warm_in_background
 from gis.escalation import start_escalation_sweep
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Grid management: locate, areas, stations, requests, redraws, maps.")
     errors.install(app)
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
-                   maps):
+                   maps, tiles):
         app.include_router(module.router)
     mount_static(app)
     return app

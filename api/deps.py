@@ -33,7 +33,7 @@ async def get_rules(request: Request):
     return request.app.state.rules
 
 
-def _key_from(request: Request) -> str | None:
+def api_key_from(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.query_params.get("api_key")
 
 
@@ -43,7 +43,7 @@ def require(capability: str) -> Callable[[Request], str]:
     answer almost always comes from the in-process cache; a miss costs one short query."""
 
     async def check(request: Request, engine: Engine = Depends(get_db)) -> str:
-        key = _key_from(request)
+        key = api_key_from(request)
         if not key:
             raise HTTPException(401, "an API key is needed in the X-API-Key header",
                                 headers={"WWW-Authenticate": "X-API-Key"})

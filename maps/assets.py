@@ -46,6 +46,9 @@ LOCAL = {
     "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css": "fullscreen/Control.FullScreen.css",
     "https://cdnjs.cloudflare.com/ajax/libs/d3/3.5.5/d3.min.js": "d3/d3.min.js",  # branca colour scales
     "https://cdn.jsdelivr.net/gh/jieter/Leaflet.Sync/L.Map.Sync.min.js": "sync/L.Map.Sync.js",  # DualMap
+    # folium.plugins.VectorGridProtobuf asks for @latest; we serve 1.3.0, the newest release (unit tiles)
+    "https://unpkg.com/leaflet.vectorgrid@latest/dist/Leaflet.VectorGrid.bundled.js":
+        "vectorgrid/Leaflet.VectorGrid.bundled.min.js",
 }
 
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)

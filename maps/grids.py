@@ -1,10 +1,13 @@
 """The hierarchy map: districts, streets, communities, grids and units of one generation, and stations."""
 from __future__ import annotations
 
+import json
+
 import folium
 import geopandas as gpd
 import numpy as np
 import shapely
+from folium.template import Template
 
 # Per level: outline style, simplification tolerance in metres, and whether the layer starts visible.
 STYLE = {
@@ -51,10 +54,86 @@ def add_stations(m: folium.Map, stations: gpd.GeoDataFrame | None) -> None:
     group.add_to(m)
 
 
+UNIT_TILE_MIN_ZOOM = 14  # vector-tile units are drawn from this zoom (a z14 tile holds ~3,000 city units)
+
+# On a click, the unit under the pointer from the features VectorGrid keeps per tile (getFeatureId
+# stores them): a point-in-polygon test on the tile's rings, then a popup. Done on the map's click
+# (which fires whatever layer was clicked) instead of VectorGrid's own `interactive`, whose canvas
+# click handler calls L.DomEvent.fakeStop, gone in Leaflet 1.9, and whose SVG tiles would be ~3,000
+# DOM paths a tile; the unit pane ignores the pointer, so grid and station tooltips keep working.
+_UNIT_CLICK = """
+{% macro script(this, kwargs) %}
+(function (vg, map) {
+  function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
+  function inside(parts, q) {
+    var hit = false;
+    for (var i = 0; i < parts.length; i++) {
+      var r = parts[i];
+      for (var j = 0, k = r.length - 1; j < r.length; k = j++) {
+        if (((r[j].y > q.y) !== (r[k].y > q.y)) &&
+            (q.x < (r[k].x - r[j].x) * (q.y - r[j].y) / (r[k].y - r[j].y) + r[j].x)) { hit = !hit; }
+      }
+    }
+    return hit;
+  }
+  map.on('click', function (e) {
+    if (!map.hasLayer(vg) || vg._tileZoom === undefined || !vg._vectorTiles) { return; }
+    var z = vg._tileZoom, size = vg.getTileSize(), p = map.project(e.latlng, z);
+    var c = p.unscaleBy(size).floor(); c.z = z;
+    var tile = vg._vectorTiles[vg._tileCoordsToKey(c)];
+    if (!tile || !tile._features) { return; }
+    var q = p.subtract(c.scaleBy(size));
+    for (var id in tile._features) {
+      var f = tile._features[id].feature;
+      if (f._parts && inside(f._parts, q)) {
+        var a = f.properties;
+        L.popup().setLatLng(e.latlng).setContent(
+          '<b>' + esc(a.name) + '</b><br>编码 ' + esc(a.code) + '<br>户数 ' + esc(a.households) +
+          (a.parent_code ? '<br>网格 ' + esc(a.parent_code) : '')).openOn(map);
+        return;
+      }
+    }
+  });
+})({{ this.layer.get_name() }}, {{ this.map.get_name() }});
+{% endmacro %}
+"""
+
+
+class _UnitClick(folium.MacroElement):
+    _template = Template(_UNIT_CLICK)
+
+    def __init__(self, layer, m: folium.Map):
+        super().__init__()
+        self._name = "UnitClick"
+        self.layer, self.map = layer, m
+
+
+def add_unit_tiles(m: folium.Map, tile_url: str, name: str, level: str = "unit") -> None:
+    """`level`'s areas as Mapbox vector tiles from `tile_url` (a /tiles/LEVEL/{z}/{x}/{y}.pbf template),
+    drawn by Leaflet.VectorGrid on canvas from UNIT_TILE_MIN_ZOOM, in a pane above the grid fills that
+    ignores the pointer; hidden at first; a click shows the unit's name, code and households."""
+    from folium.plugins import VectorGridProtobuf
+
+    style = STYLE[level]
+    folium.map.CustomPane("vector-units", z_index=450, pointer_events=False).add_to(m)
+    options = (
+        "{rendererFactory: L.canvas.tile, pane: 'vector-units', minZoom: %d, "
+        "getFeatureId: function (f) { return f.properties.code; }, "
+        "vectorTileLayerStyles: {%s: %s}}"
+        % (UNIT_TILE_MIN_ZOOM, json.dumps(level),
+           json.dumps({"color": style["color"], "weight": style["weight"], "opacity": 0.9, "fill": False})))
+    layer = VectorGridProtobuf(tile_url, name=name, options=options, overlay=True, show=style["show"])
+    layer.add_to(m)
+    _UnitClick(layer, m).add_to(m)
+
+
 def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None, title: str = "网格 Wangge",
-              unit_limit: int = 20_000) -> folium.Map:
+              unit_limit: int = 20_000, tile_url: str | None = None) -> folium.Map:
     """A folium map with one toggleable layer per level present, tooltips, stations; no tile layer
-    (intranets have none), so the page needs nothing but the service's own assets."""
+    (intranets have none), so the page needs nothing but the service's own assets.
+    More than `unit_limit` units are not written into the page: with `tile_url` (the service's
+    /tiles/unit/{z}/{x}/{y}.pbf?generation=N&api_key=KEY template) they are drawn from vector tiles
+    when zoomed in; without it (a standalone file, say) the layer only says there are too many."""
     xmin, ymin, xmax, ymax = areas.total_bounds if len(areas) else (116.9, 36.6, 117.1, 36.7)
     m = base_map(title)
     for level, style in STYLE.items():
@@ -63,7 +142,10 @@ def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None,
             continue
         name = f"{LABEL[level]} ({len(sub):,})"
         if level == "unit" and len(sub) > unit_limit:
-            folium.FeatureGroup(name=f"{name}: too many to draw here, zoom into a grid", show=False).add_to(m)
+            if tile_url:
+                add_unit_tiles(m, tile_url, f"{LABEL[level]} ({len(sub):,}, vector tiles)", level)
+            else:
+                folium.FeatureGroup(name=f"{name}: too many to draw here, zoom into a grid", show=False).add_to(m)
             continue
         frame = gpd.GeoDataFrame({
             "code": sub["code"].to_numpy(), "name": sub["name"].to_numpy(),

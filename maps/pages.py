@@ -59,10 +59,17 @@ def window(engine: Engine, start: datetime | None, end: datetime | None, days: f
     return s, e, (s - (e - s), s)
 
 
-def grids_page(engine: Engine, loc: LocateEngine, settings: Settings, **_) -> str:
+def grids_page(engine: Engine, loc: LocateEngine, settings: Settings, api_key: str | None = None, **_) -> str:
+    """Every level of the active generation; above 20,000 units the units come as vector tiles (the
+    page then carries the caller's key in the tile URLs, as its own link does)."""
+    from urllib.parse import quote
+
     from maps.grids import grids_map
 
-    return render(grids_map(all_levels(loc), stations_frame(loc), title=f"网格 · 第{loc.generation}代"))
+    tiles = (f"/tiles/unit/{{z}}/{{x}}/{{y}}.pbf?generation={loc.generation}&api_key={quote(api_key, safe='')}"
+             if api_key else None)
+    return render(grids_map(all_levels(loc), stations_frame(loc), title=f"网格 · 第{loc.generation}代",
+                            tile_url=tiles))
 
 
 def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes: float = 15.0,

@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
-from api.deps import get_db, get_locator, get_settings_dep, require
+from api.deps import api_key_from, get_db, get_locator, get_settings_dep, require
 from gis.locate import LocateEngine
 from gis.settings import Settings
 from maps import pages
@@ -24,10 +24,11 @@ def _page(name: str, engine, loc, settings, **params) -> HTMLResponse:
 
 
 @router.get("/grids", response_class=HTMLResponse)
-def grids(_role: str = Depends(require("maps")), loc: LocateEngine = Depends(get_locator),
+def grids(request: Request, _role: str = Depends(require("maps")), loc: LocateEngine = Depends(get_locator),
           engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
-    """The hierarchy of the active generation: districts to units, with the stations."""
-    return _page("grids", engine, loc, settings)
+    """The hierarchy of the active generation: districts to units (as vector tiles at city scale),
+    with the stations."""
+    return _page("grids", engine, loc, settings, api_key=api_key_from(request))
 
 
 @router.get("/coverage", response_class=HTMLResponse)
