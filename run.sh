@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
-.venv/bin/wangge demo --scale "${SCALE:-small}" --seed "${SEED:-0}"
-echo "maps: http://127.0.0.1:${PORT:-8000}/maps/grids?api_key=<the admin key above>"
+report=$(.venv/bin/wangge demo --scale "${SCALE:-small}" --seed "${SEED:-0}" --json)
+echo "$report"
+admin=$(printf '%s' "$report" | .venv/bin/python -c "import json, sys; print(json.load(sys.stdin)['keys']['admin'])")
+base="http://127.0.0.1:${PORT:-8000}"
+echo "admin key: $admin"
+for page in grids coverage heatmap hotspots overdue ranking; do
+  echo "map: $base/maps/$page?api_key=$admin"
+done
+echo "API: curl -H 'X-API-Key: $admin' '$base/v1/locate?lon=116.876&lat=36.618'   (OpenAPI: $base/docs)"
 exec .venv/bin/wangge serve --host 127.0.0.1 --port "${PORT:-8000}" --workers "${WORKERS:-2}"
