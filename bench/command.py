@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -95,26 +93,24 @@ def bench_hotspots(engine, loc, month, permutations, seed=12345):
 
 
 def bench_pages(engine, settings, key_role="admin"):
-    import uvicorn
-
     from api.app import create_app
     from gis import keys
-    from tests.browser import CHROMIUM, FLAGS
+    from tests.browser import live_server
 
     with session_scope(engine) as s:
         key = keys.create(s, key_role)
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=srv.run, daemon=True).start()
-    while not srv.started:
-        time.sleep(0.2)
+    with live_server(create_app(settings)) as base:
+        _pages(base, key)
+
+
+def _pages(base: str, key: str) -> None:
+    from tests.browser import CHROMIUM, FLAGS
+
     print("\n## Map pages (served by the app, loaded in headless Chromium with no outside network)")
     print("| page | size | serve | browser load | Chromium wall |")
     print("|---|---|---|---|---|")
     for name in ("grids", "coverage", "heatmap", "hotspots", "overdue", "ranking"):
-        url = f"http://127.0.0.1:{port}/maps/{name}?api_key={key}"
+        url = f"{base}/maps/{name}?api_key={key}"
         t0 = time.perf_counter()
         size = len(urllib.request.urlopen(url, timeout=600).read())
         serve = time.perf_counter() - t0
@@ -126,7 +122,6 @@ def bench_pages(engine, settings, key_role="admin"):
         m = re.search(r'data-loaded-ms="(\d+)"', out.stdout)
         load = f"{int(m.group(1)) / 1000:.2f} s" if m else "no load event"
         print(f"| {name} | {size / 1e6:.1f} MB | {serve:.1f} s | {load} | {wall:.1f} s |")
-    srv.should_exit = True
 
 
 def main() -> None:

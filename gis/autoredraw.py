@@ -53,6 +53,19 @@ def off_street(geoms_m: np.ndarray, streets_m: np.ndarray | None, width_m: float
     return _symmetric(a, b, length, len(geoms_m))
 
 
+def _move(adj, label, load, hh, m, q) -> bool:
+    """Give atom m to region q when its own region stays connected without it; keeps `load` in step."""
+    r = label[m]
+    rest = np.flatnonzero(label == r)
+    rest = rest[rest != m]
+    if not (len(rest) and _connected(adj, rest)):
+        return False
+    label[m] = q
+    load[r] -= hh[m]
+    load[q] += hh[m]
+    return True
+
+
 def _follow_streets(adj, off, label, hh, k, target, tolerance, max_rounds):
     """Move boundary atoms to a neighbouring region when that shortens the boundary cut through blocks
     (off-street), keeping every region connected and within the balance band: grids then end on streets."""
@@ -73,14 +86,8 @@ def _follow_streets(adj, off, label, hh, k, target, tolerance, max_rounds):
                 gain = w[label[nb] == q].sum() - own  # off-street cut removed minus cut added
                 if gain > best_gain and abs(load[r] - hh[m] - target) <= band and abs(load[q] + hh[m] - target) <= band:
                     best_q, best_gain = q, gain
-            if best_q >= 0:
-                rest = np.flatnonzero(label == r)
-                rest = rest[rest != m]
-                if len(rest) and _connected(adj, rest):
-                    label[m] = best_q
-                    load[r] -= hh[m]
-                    load[best_q] += hh[m]
-                    moved += 1
+            if best_q >= 0 and _move(adj, label, load, hh, m, best_q):
+                moved += 1
         if not moved:
             break
     return label
@@ -228,14 +235,8 @@ def _compact(adj, label, cent, hh, k, target, tolerance, max_rounds):
                 d = np.hypot(cent[m, 0] - cx[q], cent[m, 1] - cy[q])
                 if d < best_d - 1e-9 and abs(load[r] - hh[m] - target) <= band and abs(load[q] + hh[m] - target) <= band:
                     best_q, best_d = q, d
-            if best_q >= 0:
-                rest = np.flatnonzero(label == r)
-                rest = rest[rest != m]
-                if len(rest) and _connected(adj, rest):
-                    label[m] = best_q
-                    load[r] -= hh[m]
-                    load[best_q] += hh[m]
-                    moved += 1
+            if best_q >= 0 and _move(adj, label, load, hh, m, best_q):
+                moved += 1
         if not moved:
             break
     return label

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from gis import db as gdb
 from gis.settings import Settings
 
-DATA_TABLES = ("generation_activation", "request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
+DATA_TABLES = ("poi", "service_circle", "redraw", "generation_activation", "request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
                "api_key", "active_generation", "generation_area", "area", "generation")
 
 
@@ -43,9 +43,22 @@ def engine(pg_url):
 @pytest.fixture
 def clean_db(engine):
     """An empty database for one test."""
+    wipe(engine)
+    return engine
+
+
+def wipe(engine) -> None:
+    """Every data table emptied (the schema stays)."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
-    return engine
+
+
+def fresh_demo(engine, scale: str = "small") -> dict:
+    """An empty database with the demo city (seed 0) loaded; the loader's report (keys, counts)."""
+    from data.load_demo import load_demo
+
+    wipe(engine)
+    return load_demo(engine, scale, seed=0)
 
 
 @pytest.fixture

@@ -8,17 +8,14 @@ import re
 import pytest
 from sqlalchemy import text
 
-from data.load_demo import load_demo
 from tests.browser import CHROMIUM, load_page
 from tests.test_cli import run
+from tests.conftest import fresh_demo
 
 
 @pytest.fixture(scope="module")
 def demo(engine, pg_url):
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}, poi, service_circle RESTART IDENTITY CASCADE"))
-    load_demo(engine, "small", seed=0)
+    fresh_demo(engine)
     return pg_url
 
 

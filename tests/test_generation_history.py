@@ -11,7 +11,7 @@ from sqlalchemy import text
 from gis import generations
 from gis.db import session_scope
 from tests.areas_factory import write_generation
-from tests.test_api_locate import C, D, S, U1, client, get, hierarchy  # noqa: F401  (fixture)
+from tests.test_api_locate import C, D, S, client, get  # noqa: F401  (client: the fixture)
 
 WEST = {"lon": 117.004, "lat": 36.61}
 

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from api.app import create_app
-from data.load_demo import load_demo
 from gis.address_text import cn_to_int, normalize, numbers
 from gis.db import session_scope
 from gis.generations import active_id
 from gis.geocode import load_geocoder
 from gis.locate import build_engine
 from gis.settings import Settings
+from tests.conftest import fresh_demo
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -33,10 +32,7 @@ def test_numbers_and_numerals():
 
 @pytest.fixture(scope="module")
 def gc(engine):
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
-    report = load_demo(engine, "small", seed=0)
+    report = fresh_demo(engine)
     with session_scope(engine) as s:
         gen = active_id(s)
     geocoder = load_geocoder(engine, build_engine(engine, gen))

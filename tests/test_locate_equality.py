@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from gis.locate import build_engine
 from gis.locate_sql import locate_codes_sql
 from tests.areas_factory import write_generation
+from tests.conftest import wipe
 
 BOX = (117.000, 36.600, 117.030, 36.625)
 
@@ -25,10 +26,7 @@ def _cells(n, seed, box=BOX):
 
 @pytest.fixture(scope="module")
 def world(engine):
-    from sqlalchemy import text
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    wipe(engine)
     frame = shapely.box(*BOX)
     feats = [("district", "370102", "历下区", None, frame)]
     # streets: two halves split by a diagonal, so the shared edge is not axis-aligned

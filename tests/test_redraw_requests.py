@@ -8,16 +8,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from data.load_demo import load_demo
 from gis.settings import Settings
+from tests.conftest import fresh_demo
 
 
 @pytest.fixture(scope="module")
 def demo(engine, pg_url):
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}, poi, service_circle, redraw RESTART IDENTITY CASCADE"))
-    report = load_demo(engine, "small", seed=0)
+    report = fresh_demo(engine)
     from gis import keys
     from gis.db import session_scope
     with session_scope(engine) as s:

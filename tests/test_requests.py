@@ -11,21 +11,18 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api.app import create_app
-from data.load_demo import load_demo
 from gis import request_loop as loop
 from gis.db import session_scope
 from gis.request_rules import TRANSITIONS, load_rules
 from gis.settings import Settings
+from tests.conftest import fresh_demo
 
 POINT = {"lon": 116.876, "lat": 36.618}
 
 
 @pytest.fixture(scope="module")
 def demo(engine, pg_url):
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}, poi, service_circle RESTART IDENTITY CASCADE"))
-    report = load_demo(engine, "small", seed=0)
+    report = fresh_demo(engine)
     app = create_app(Settings(database_url=pg_url, escalation_interval_s=0))
     with TestClient(app) as c:
         c.headers["X-API-Key"] = report["keys"]["admin"]

@@ -12,14 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from data.load_demo import load_demo
 from gis import keys
 from gis.db import session_scope
 from gis.settings import Settings
 from maps.assets import ASSET_PREFIX, LOCAL, render
 from maps.grids import grids_map
 from maps.pages import all_levels
-from tests.browser import CHROMIUM, load_page
+from tests.browser import CHROMIUM, live_server, load_page
+from tests.conftest import fresh_demo
 
 MVT = "application/vnd.mapbox-vector-tile"
 VECTORGRID = f"{ASSET_PREFIX}/vectorgrid/Leaflet.VectorGrid.bundled.min.js"
@@ -34,10 +34,7 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def demo(engine, pg_url):
-    from tests.conftest import DATA_TABLES
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}, poi, service_circle RESTART IDENTITY CASCADE"))
-    report = load_demo(engine, "small", seed=0)
+    report = fresh_demo(engine)
     with session_scope(engine) as s:
         report["keys"]["planner"] = keys.create(s, "planner")
         report["keys"]["command"] = keys.create(s, "command")
@@ -207,11 +204,7 @@ def test_too_many_units_come_from_vector_tiles_served_locally(demo):
 def test_units_draw_from_tiles_in_a_browser(demo, tmp_path):
     """The page in headless Chromium with the outside world unreachable: VectorGrid loads from the
     service, fetches the unit tiles, draws them, and a click names the unit under the pointer."""
-    import socket
-    import threading
-    import time
 
-    import uvicorn
     from fastapi.responses import HTMLResponse
 
     c, engine, report = demo
@@ -240,20 +233,8 @@ def test_units_draw_from_tiles_in_a_browser(demo, tmp_path):
 
     app = create_app(Settings(database_url=c.app.state.settings.database_url))
     app.add_api_route("/test/units", lambda: HTMLResponse(html), methods=["GET"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.1)
-    try:
-        page = load_page(f"http://127.0.0.1:{port}/test/units", screenshot=tmp_path / "units.png")
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with live_server(app) as base:
+        page = load_page(f"{base}/test/units", screenshot=tmp_path / "units.png")
     assert page.console_errors == []
     assert page.failed_requests == []
     assert 'data-tiles="loaded"' in page.dom, "the unit tiles did not load"
