@@ -293,6 +293,29 @@ def escalate_overdue(session: Session, now: datetime | None = None, limit: int =
     return [r.id for r in rows]
 
 
+def listing(session: Session, status: str | None = None, grid: str | None = None, colour: str | None = None,
+            overdue: bool = False, limit: int = 200, now: datetime | None = None) -> list[dict]:
+    """Requests for the command center in one query, the nearest deadline first; `status` may be 'open'."""
+    where, params = ["TRUE"], {"limit": limit, "now": now or utcnow()}
+    if status == "open":
+        where.append(f"r.status IN ({OPEN_SQL})")
+    elif status:
+        where.append("r.status = :status")
+        params["status"] = status
+    if grid:
+        where.append("r.grid_code = :grid")
+        params["grid"] = grid
+    if colour:
+        where.append("r.colour = :colour")
+        params["colour"] = colour
+    if overdue:
+        where.append(f"r.status IN ({OPEN_SQL}) AND r.due_at < :now")
+    rows = session.execute(text(f"""
+        SELECT r.*, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, NULL AS grid_name FROM request r
+        WHERE {' AND '.join(where)} ORDER BY r.due_at NULLS LAST, r.id LIMIT :limit"""), params).mappings().all()
+    return [_public(r) | {"assignees": r["assignees"]} for r in rows]
+
+
 def get(session: Session, rid: int, events: bool = True) -> dict:
     """A request as the API shows it: where, who, colour and deadline, status, allowed moves, steps."""
     r = session.execute(text("""

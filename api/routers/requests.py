@@ -7,7 +7,6 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_rules, require
@@ -101,26 +100,10 @@ def listing(role: str = Depends(require("requests")), engine: Engine = Depends(g
             status: Annotated[str | None, Query(description="a status, or 'open'")] = None,
             grid: str | None = None, overdue: bool = False, colour: str | None = None,
             limit: Annotated[int, Query(ge=1, le=5000)] = 200):
-    """Requests for the command center, most urgent deadline first."""
-    where, params = ["TRUE"], {"limit": limit}
-    if status == "open":
-        where.append(f"status IN ({loop.OPEN_SQL})")
-    elif status:
-        where.append("status = :status")
-        params["status"] = status
-    if grid:
-        where.append("grid_code = :grid")
-        params["grid"] = grid
-    if colour:
-        where.append("colour = :colour")
-        params["colour"] = colour
-    if overdue:
-        where.append(f"status IN ({loop.OPEN_SQL}) AND due_at < now()")
-    with engine.connect() as conn:
-        ids = conn.execute(text(f"SELECT id FROM request WHERE {' AND '.join(where)} "
-                                f"ORDER BY due_at NULLS LAST, id LIMIT :limit"), params).scalars().all()
+    """Requests for the command center, the nearest deadline first."""
     with session_scope(engine) as session:
-        return {"requests": [_shown(loop.get(session, i, events=False), role) for i in ids]}
+        rows = loop.listing(session, status, grid, colour, overdue, limit)
+    return {"requests": [_shown(r, role) for r in rows]}
 
 
 @router.get("/requests/{rid}")
