@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from gis.locate import LocateEngine
 
 LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))  # strictest first
-TOUCH_TOL_DEG = 1e-6  # ~0.1 m: official boundaries with slivers still count as neighbours
+TOUCH_TOL_DEG = 1e-5  # ~1 m: official boundaries with hairline gaps or slivers still count as neighbours
 _WEIGHTS: dict = {}
 
 

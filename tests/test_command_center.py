@@ -156,3 +156,16 @@ def test_monthly_ranking_names_the_two_lowest(demo):
     scores = [r["score"] for r in feb["grids"]]
     assert scores == sorted(scores, reverse=True)
     assert c.get("/v1/rankings", params={"month": "2032-2"}).status_code == 422
+
+
+def test_neighbours_survive_hairline_gaps_and_slivers():
+    """Official boundaries rarely meet exactly: a 0.5 m gap or overlap still makes neighbours, 20 m does not."""
+    import shapely
+
+    d = 1 / 111_320  # one metre in degrees (near enough here)
+    a = shapely.box(117.0, 36.6, 117.01, 36.61)
+    gap = shapely.box(117.01 + 0.5 * d, 36.6, 117.02, 36.61)
+    overlap = shapely.box(117.0, 36.61 - 0.5 * d, 117.01, 36.62)
+    far = shapely.box(116.98, 36.6, 117.0 - 20 * d, 36.61)
+    nb = hs.neighbours_from_polygons(np.array([a, gap, overlap, far], dtype=object))
+    assert sorted(nb[0]) == [1, 2] and nb[3] == []
