@@ -38,18 +38,21 @@ def test_each_region_stays_connected_when_balancing():
 
 
 def test_boundaries_follow_streets_where_balance_allows():
-    """A 12 × 6 block of equal atoms with a street between columns 5 and 6 (not the middle): two
-    grids cut on the street when ±10 % allows it, and more of the cut lies on streets than without."""
-    from gis.autoredraw import best_partition, off_street, on_street_share
+    """On a 3,000-household community with its streets: with the streets given, more of the boundary
+    between grids lies on streets than without them, the grids stay within ±4 % and compact."""
+    from gis.autoredraw import best_partition, off_street, on_street_share, polsby_popper
 
-    atoms = np.array([shapely.box(x * 10, y * 10, x * 10 + 10, y * 10 + 10) for x in range(12) for y in range(6)],
-                     dtype=object)
-    hh = np.full(len(atoms), 10.0)
-    street = np.array([shapely.LineString([(50, -5), (50, 65)])], dtype=object)
-    plain = best_partition(atoms, hh, 2, tolerance=0.20, restarts=4)
-    along = best_partition(atoms, hh, 2, tolerance=0.20, restarts=4, streets_m=street)
-    loads = np.bincount(along, weights=hh)
-    assert np.abs(loads / 360 - 1).max() <= 0.20
-    assert on_street_share(atoms, along, street) > on_street_share(atoms, plain, street)
-    off = off_street(atoms, street)
+    city = build_city("community3k", seed=0)
+    units = city.areas[city.areas["level"] == "unit"]
+    atoms = gpd.GeoSeries(list(units.geometry.values), crs=4326).to_crs(32650).values
+    hh = units["households"].to_numpy().astype(float)
+    streets = city.streets[city.streets["kind"] != "path"]
+    streets = gpd.GeoSeries(list(streets.geometry.values), crs=4326).to_crs(32650).values
+    plain = best_partition(atoms, hh, 8, tolerance=0.10, restarts=4)
+    along = best_partition(atoms, hh, 8, tolerance=0.10, restarts=4, streets_m=streets)
+    assert np.abs(np.bincount(along, weights=hh) / 375 - 1).max() <= 0.04
+    assert on_street_share(atoms, along, streets) > on_street_share(atoms, plain, streets) + 0.10
+    polys = np.array([shapely.union_all(atoms[along == r]) for r in range(8)], dtype=object)
+    assert polsby_popper(polys).mean() > 0.5
+    off = off_street(atoms, streets)
     assert off.nnz == adjacency(atoms).nnz and off.sum() < adjacency(atoms).sum()  # street edges discounted
