@@ -11,6 +11,7 @@ from api.routers import (
 )
 from gis.circle_store import warm_in_background
 from gis.escalation import start_escalation_sweep
+from gis.hotspots import warm_in_background as warm_hotspots
 from gis.request_rules import load_rules
 from maps.assets import mount_static
 from gis.db import get_engine
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rules = load_rules(settings.request_rules)
         loc = app.state.engine_cache.get()  # build the locate index before the first request
         warm_in_background(app.state.engine, loc, settings.service_minutes, settings.walk_speed_m_s)
+        warm_hotspots(loc)
         sweep = start_escalation_sweep(app.state.engine, settings.escalation_interval_s)
         yield
         sweep.stop()

@@ -65,6 +65,9 @@ def peer(engine, gen, start, end, permutations, seed):
 
 
 def bench_hotspots(engine, loc, month, permutations, seed=12345):
+    import esda  # noqa: F401  (both sides use the libraries: neither is timed importing them)
+    import libpysal.weights  # noqa: F401
+
     start, end = month_window(month)
     prev = shift_month(start, -1)
     hs._WEIGHTS.clear()

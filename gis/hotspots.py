@@ -55,6 +55,24 @@ def grid_weights(locator: LocateEngine):
     return _WEIGHTS[key]
 
 
+def warm_in_background(locator: LocateEngine):
+    """Build the active generation's weights (and import esda) after start-up, off the request path."""
+    import threading
+
+    def run():
+        try:
+            import esda  # noqa: F401
+
+            if "grid" in locator.levels:
+                grid_weights(locator)
+        except Exception:  # only means the first hotspot request builds them
+            pass
+
+    t = threading.Thread(target=run, name="wangge-hotspot-weights", daemon=True)
+    t.start()
+    return t
+
+
 def h3_weights(cells: list[str]):
     """Binary weights over H3 cells: the six cells around each, where they are in the set."""
     from libpysal.weights import W
