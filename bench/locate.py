@@ -117,7 +117,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_http(engine, x, y, seconds=15, connections=16):
+def bench_http(engine, x, y, seconds=15, connections=16, settle=30.0):
     wrk = shutil.which("wrk")
     if not wrk:
         return "wrk is not installed (apt-get install wrk): HTTP part skipped"
@@ -143,6 +143,8 @@ def bench_http(engine, x, y, seconds=15, connections=16):
             req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/locate?lon={x[i]}&lat={y[i]}",
                                          headers={"X-API-Key": key})
             urllib.request.urlopen(req, timeout=60).read()
+        # let both workers finish starting (engine, start-up warm-ups) before measuring a running server
+        time.sleep(settle)
         lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
         sample = list(zip(x[:5000].round(6).tolist(), y[:5000].round(6).tolist()))
         lua.write("local pts = {" + ",".join(f"{{{a},{b}}}" for a, b in sample) + "}\n"
