@@ -2,7 +2,7 @@
 join) or per H3 cell, Getis-Ord Gi* (esda) with false-discovery-rate control, hot/cold classes at
 90/95/99 %, and the trend against the window before.
 
-Weights are built once per generation (grids) or per cell set (H3) and cached in the process.
+Grid weights are built once per grid level of an engine and kept on it; H3 weights per request.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from gis.locate import LocateEngine
 
 LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))  # strictest first
 TOUCH_TOL_DEG = 1e-5  # ~1 m: official boundaries with hairline gaps or slivers still count as neighbours
-_WEIGHTS: dict = {}
 
 
 @dataclass
@@ -44,15 +43,14 @@ def neighbours_from_polygons(geoms: np.ndarray, tol: float = TOUCH_TOL_DEG) -> d
 
 
 def grid_weights(locator: LocateEngine):
-    """Binary Queen weights over the active generation's grids (code order), cached per generation."""
+    """Binary Queen weights over the engine's grids (code order), built once per grid level (a new
+    engine that takes the grid level over unchanged keeps them)."""
     from libpysal.weights import W
 
-    key = ("grid", locator.generation)
-    if key not in _WEIGHTS:
-        d = locator.levels["grid"]
-        _WEIGHTS.clear()
-        _WEIGHTS[key] = W(neighbours_from_polygons(np.asarray(d.geoms)), silence_warnings=True)
-    return _WEIGHTS[key]
+    d = locator.levels["grid"]
+    if d.weights is None:  # kept on the level itself: it lives exactly as long as these grids
+        d.weights = W(neighbours_from_polygons(np.asarray(d.geoms)), silence_warnings=True)
+    return d.weights
 
 
 def warm_in_background(locator: LocateEngine):

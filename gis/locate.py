@@ -32,6 +32,7 @@ class LevelData:
     geoms: np.ndarray
     index: LevelIndex
     area_ids: np.ndarray | None = None  # the immutable area rows, in the same order
+    weights: object = None  # spatial weights over these areas (gis.hotspots), built on first use
 
     @classmethod
     def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
@@ -183,7 +184,7 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
                     levels[lvl] = LevelData(old.codes, np.array([r.name for r in rs_sorted], dtype=object),
                                             np.array([r.parent_code for r in rs_sorted], dtype=object),
                                             np.array([r.households for r in rs_sorted]), old.geoms, old.index,
-                                            old.area_ids)
+                                            old.area_ids, old.weights)
                     continue
             wkb = dict(conn.execute(text("""
                 SELECT ga.area_id, ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
