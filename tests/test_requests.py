@@ -287,3 +287,14 @@ def test_listing_for_the_command_center(demo):
     assert dues == sorted(dues)
     overdue = c.get("/v1/requests", params={"overdue": True}).json()["requests"]
     assert overdue and all(r["overdue"] for r in overdue)
+
+
+def test_importance_and_urgency_as_levels(demo):
+    c, _, _ = demo
+    assert new(c, importance="重要", urgency="紧急")["colour"] == "red"
+    assert new(c, importance=3, urgency=0)["colour"] == "yellow"
+    assert new(c, importance="normal", urgency="high")["colour"] == "orange"
+    bad = c.post("/v1/requests", json={"category": "环境卫生", **POINT, "urgency": "asap"})
+    assert bad.status_code == 422 and bad.json()["field"] == "urgency"
+    bad = c.post("/v1/requests", json={"category": "环境卫生", **POINT, "importance": 7})
+    assert bad.status_code == 422 and bad.json()["field"] == "importance"

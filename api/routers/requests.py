@@ -33,7 +33,35 @@ class NewRequest(BaseModel):
                                                        "default: the category's")
     important: bool = False
     urgent: bool = False
+    importance: bool | int | str | None = Field(None, description="the same as `important`, as a level: "
+                                                                 "high/normal, 重要/一般, or 0–3 (≥ 2 is high)")
+    urgency: bool | int | str | None = Field(None, description="the same as `urgent`: high/normal, 紧急/一般, 0–3")
     by: str | None = Field(None, max_length=100, description="the person acting (kept in the log)")
+
+    def flags(self) -> tuple[bool, bool]:
+        """(important, urgent) from the booleans or from importance/urgency levels."""
+        return (self.important or _level("importance", self.importance),
+                self.urgent or _level("urgency", self.urgency))
+
+
+HIGH = {"high", "h", "important", "urgent", "重要", "紧急", "高", "是", "yes", "true"}
+NORMAL = {"normal", "low", "n", "l", "一般", "普通", "低", "否", "no", "false", ""}
+
+
+def _level(name: str, value) -> bool:
+    """A level as residents' apps send it: booleans, 0–3 (≥ 2 is high) or words."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        if not 0 <= value <= 3:
+            raise loop.LoopError(f"{name}: {value} is not a level 0–3", field=name)
+        return value >= 2
+    word = value.strip().lower()
+    if word in HIGH:
+        return True
+    if word in NORMAL:
+        return False
+    raise loop.LoopError(f"{name}: {value!r}; use high/normal (重要/一般, 紧急/一般) or 0–3", field=name)
 
 
 class Move(BaseModel):
@@ -77,6 +105,7 @@ def create(body: NewRequest, request: Request, role: str = Depends(require("repo
     """Record a request at a point or an address; it is located to its grid and unit, routed by
     matter class, coloured and given a deadline. An address that is not found precisely is refused
     with the candidates, so the caller can ask the resident again."""
+    important, urgent = body.flags()
     if body.lon is not None and body.lat is not None:
         x, y = to_wgs84(np.array([body.lon]), np.array([body.lat]), check_crs(body.crs))
         lon, lat = float(x[0]), float(y[0])
@@ -90,7 +119,7 @@ def create(body: NewRequest, request: Request, role: str = Depends(require("repo
     else:
         raise loop.LoopError("lon: give lon and lat, or address", field="lon")
     out = _run(engine, loop.create, rules, locator, lon=lon, lat=lat, category=body.category,
-               matter_class=body.matter_class, important=body.important, urgent=body.urgent, text_=body.text,
+               matter_class=body.matter_class, important=important, urgent=urgent, text_=body.text,
                address=body.address, actor=_actor(request, body.by))
     return _shown(out, role)
 
