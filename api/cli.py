@@ -367,7 +367,8 @@ def map_page(name: str = typer.Argument(..., help="grids | coverage | heatmap | 
              days: float = typer.Option(30), start: Optional[str] = typer.Option(None),
              end: Optional[str] = typer.Option(None), category: Optional[str] = typer.Option(None),
              month: Optional[str] = typer.Option(None), minutes: float = typer.Option(15.0),
-             level: str = typer.Option("community")):
+             level: str = typer.Option("community"),
+             step: str = typer.Option("day", help="heatmap frames: hour | day | week")):
     """Write a map page as one standalone HTML file: every script, style and font inside it, so it
     opens from disk with no server and no internet."""
     from gis.windows import WindowError
@@ -379,7 +380,7 @@ def map_page(name: str = typer.Argument(..., help="grids | coverage | heatmap | 
     engine, loc, s = _locator()
     try:
         html = PAGES[name](engine, loc, s, start=_when(start, "start"), end=_when(end, "end"), days=days,
-                           category=category, month=month, minutes=minutes, level=level)
+                           category=category, month=month, minutes=minutes, level=level, step=step)
     except (PageError, WindowError, ValueError) as exc:
         _fail(str(exc))
     try:

@@ -98,18 +98,24 @@ def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes
     return render(coverage_map(areas, circles[~circles.is_empty], uncovered, stations_frame(loc), minutes))
 
 
+FRAMES = {"hour": "YYYY-MM-DD HH24:00", "day": "YYYY-MM-DD", "week": 'IYYY-"W"IW'}  # China Standard Time
+
+
 def heatmap_page(engine: Engine, loc: LocateEngine, settings: Settings, start: datetime | None = None,
-                 end: datetime | None = None, days: float = 30, category: str | None = None, **_) -> str:
-    """Requests of the window as a heatmap with one frame per day (China Standard Time)."""
+                 end: datetime | None = None, days: float = 30, category: str | None = None, step: str = "day",
+                 **_) -> str:
+    """Requests of the window as a heatmap with one frame per hour, day or ISO week (China Standard Time)."""
     from maps.command import heatmap_map
 
+    if step not in FRAMES:
+        raise PageError(f"step: {step!r}; use one of {', '.join(FRAMES)}")
     s, e, _prev = window(engine, start, end, days)
     extra, params = ("AND category = :cat", {"cat": category}) if category else ("", {})
     with engine.connect() as conn:
         rows = conn.execute(text(f"""
-            SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, to_char(created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS frame
+            SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, to_char(created_at AT TIME ZONE 'Asia/Shanghai', :fmt) AS frame
             FROM request WHERE created_at >= :s AND created_at < :e AND geom IS NOT NULL {extra}"""),
-                            {"s": s, "e": e, **params}).all()
+                            {"s": s, "e": e, "fmt": FRAMES[step], **params}).all()
     points = pd.DataFrame(rows, columns=["lon", "lat", "frame"])
     title = f"请求热力 {s.astimezone(TZ):%Y-%m-%d} – {e.astimezone(TZ):%Y-%m-%d}" + (f" · {category}" if category else "")
     return render(heatmap_map(points, _context(loc), title))

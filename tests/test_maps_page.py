@@ -107,3 +107,16 @@ def test_the_browser_check_sees_a_remote_load():
     """The offline check itself: a page that loads a script from outside is reported."""
     page = load_page('data:text/html,<script src="http://cdn.example.com/x.js"></script><p>hi</p>')
     assert page.failed_requests == ["http://cdn.example.com/x.js (net error -105)"]
+
+
+def test_heatmap_frames_by_week(server):
+    import urllib.error
+    import urllib.request
+    base, report = server
+    key = report["keys"]["admin"]
+    html = urllib.request.urlopen(f"{base}/maps/heatmap?days=60&step=week&api_key={key}").read().decode()
+    weeks = set(re.findall(r"'(\d{4}-W\d{2})'", html))  # the time slider's labels
+    assert 8 <= len(weeks) <= 10  # 60 days: 9 or 10 ISO weeks
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{base}/maps/heatmap?step=fortnight&api_key={key}")
+    assert err.value.code == 422

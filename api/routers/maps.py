@@ -46,10 +46,11 @@ Days = Annotated[float, Query(gt=0, le=366)]
 
 @router.get("/heatmap", response_class=HTMLResponse)
 def heatmap(start: Start = None, end: End = None, days: Days = 30, category: str | None = None,
+            step: Annotated[str, Query(pattern="^(hour|day|week)$", description="one frame per hour, day or week")] = "day",
             _role: str = Depends(require("maps")), loc: LocateEngine = Depends(get_locator),
             engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
-    """Requests as a heatmap with a time slider, one frame per day."""
-    return _page("heatmap", engine, loc, settings, start=start, end=end, days=days, category=category)
+    """Requests as a heatmap with a time slider, one frame per hour, day or week."""
+    return _page("heatmap", engine, loc, settings, start=start, end=end, days=days, category=category, step=step)
 
 
 @router.get("/hotspots", response_class=HTMLResponse)
