@@ -15,13 +15,25 @@ router = APIRouter(prefix="/v1", tags=["geocode"])
 
 
 def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
-    """One geocoder per process and locate engine (the registry is re-read when the engine is rebuilt)."""
+    """One geocoder per locate engine, the last GEOCODERS_KEPT kept per process (the active map and the
+    history ones asked with generation=/at=); the registry is re-read when an engine is rebuilt."""
     from gis.geocode import load_geocoder
 
-    cached = getattr(request.app.state, "geocoder", None)
-    if cached is None or cached[0] is not loc:
-        request.app.state.geocoder = (loc, load_geocoder(request.app.state.engine, loc))
-    return request.app.state.geocoder[1]
+    state = request.app.state
+    if getattr(state, "geocoders", None) is None:
+        state.geocoders = []
+    kept: list = state.geocoders
+    for i, (engine_, gc) in enumerate(kept):
+        if engine_ is loc:
+            kept.append(kept.pop(i))  # most recent last
+            return gc
+    gc = load_geocoder(request.app.state.engine, loc)
+    kept.append((loc, gc))
+    del kept[:-GEOCODERS_KEPT]
+    return gc
+
+
+GEOCODERS_KEPT = 2
 
 
 @router.get("/geocode")
