@@ -35,10 +35,10 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         conn = session.connection().connection.driver_connection
         progress("write areas", 0.55)
         # The demo replaces the whole map and the data that belongs to the old demo city.
-        # (TRUNCATE for requests: their step log is append-only and refuses DELETE)
-        session.execute(text("TRUNCATE request_event, request_whistle, request"))
-        for table in ("staff_assignment", "staff", "station", "address", "network_edge"):
-            session.execute(text(f"DELETE FROM {table}"))
+        # TRUNCATE (inside this transaction, so a failed load leaves the old city): the request log is
+        # append-only and refuses DELETE, and row-by-row DELETEs of staff re-checked every assignment
+        session.execute(text("TRUNCATE request_event, request_whistle, request, staff_assignment, staff, "
+                             "service_circle, station, address, network_edge"))
         gen = generations.create(session, source=f"demo {scale} seed {seed}", replace_levels=LEVELS)
         bulk.write_areas(conn, gen, areas["level"].tolist(), areas["code"].tolist(), areas["name"].tolist(),
                          areas["parent_code"].tolist(), areas["households"].to_numpy(), areas.geometry.values)
