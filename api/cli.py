@@ -390,6 +390,55 @@ def map_page(name: str = typer.Argument(..., help="grids | coverage | heatmap | 
     typer.echo(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
+# -- redraws -------------------------------------------------------------------------------------
+redraw_app = typer.Typer(help="Planner redraws: propose from a file, commit", no_args_is_help=True)
+app.add_typer(redraw_app, name="redraw")
+
+
+@redraw_app.command("propose")
+def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | unit | community | street"),
+                   parent: str = typer.Option(..., help="the code of the parent whose children FILE replaces"),
+                   code_field: Optional[str] = typer.Option(None), name_field: Optional[str] = typer.Option(None),
+                   as_json: bool = JsonOpt):
+    """Check new boundaries from FILE (GeoJSON, GeoPackage, Shapefile; any declared CRS): findings,
+    impact, and a draft generation when valid (commit it with `wangge redraw commit ID`)."""
+    from gis import redraw, redraw_requests
+    from gis.db import session_scope
+    from gis.settings import get_settings
+
+    s = get_settings()
+    ranges = {"grid": (s.grid_households_min, s.grid_households_max),
+              "unit": (s.unit_households_min, s.unit_households_max)}
+    engine = _engine()
+    try:
+        p = redraw_requests.from_file(file, level, parent, code_field, name_field)
+        with session_scope(engine) as session:
+            out = redraw.propose(session, p, "cli", ranges)
+    except redraw.RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    lines.append(f"  moves {out['impact']['buildings_moved']} buildings, {out['impact']['households_moved']} households")
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
+
+
+@redraw_app.command("commit")
+def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
+    """Make a valid proposal's draft the active generation (refused when another commit came first)."""
+    from gis import redraw
+    from gis.db import session_scope
+
+    try:
+        with session_scope(_engine()) as session:
+            gen = redraw.commit(session, redraw_id, "cli")
+    except (redraw.RedrawConflict, redraw.RedrawNotFound) as exc:
+        _fail(str(exc))
+    _out({"generation": gen}, as_json, f"generation {gen} is active")
+
+
 # -- keys -----------------------------------------------------------------------------------------
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., help="consumer | command | planner | admin"),

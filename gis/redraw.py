@@ -43,10 +43,15 @@ class Proposal:
     geoms: np.ndarray  # EPSG:4326
 
 
-def parse(level: str, parent: str, features: dict) -> Proposal:
-    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed."""
+def check_level(level: str) -> None:
+    """RedrawError unless `level` is one a redraw can replace (every level below the district)."""
     if level not in LEVELS or level == "district":
         raise RedrawError(f"level: must be one of {', '.join(LEVELS[1:])}, not {level!r}")
+
+
+def parse(level: str, parent: str, features: dict) -> Proposal:
+    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed."""
+    check_level(level)
     if not isinstance(features, dict) or features.get("type") != "FeatureCollection":
         raise RedrawError("features: a GeoJSON FeatureCollection is needed")
     codes, names, geoms = [], [], []

@@ -14,7 +14,28 @@ from sqlalchemy.orm import Session
 
 from gis import generations
 from gis.autoredraw import redraw_grids
-from gis.redraw import Proposal, RedrawError
+from gis.redraw import Proposal, RedrawError, check_level
+
+
+def from_file(path, level: str, parent: str, code_field: str | None = None,
+              name_field: str | None = None) -> Proposal:
+    """A proposal from a planner's file: GeoJSON, GeoPackage, a zipped Shapefile, anything OGR reads
+    in a CRS it declares (reprojected to WGS84; CGCS2000 taken as identical)."""
+    from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+
+    check_level(level)
+    try:
+        frame = to_wgs84(read_frame(path), path)
+        if frame.empty:
+            raise RedrawError(f"{path}: the file has no features")
+        code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)
+        name_col = pick_field(frame, name_field, ("name", "NAME", "名称"), "name", path, required=False)
+    except ImportRefused as exc:
+        raise RedrawError(str(exc)) from exc
+    codes = [str(int(c)) if isinstance(c, float) and c == c and float(c).is_integer() else
+             ("" if c is None or c != c else str(c).strip()) for c in frame[code_col]]
+    names = [str(n) for n in frame[name_col]] if name_col else codes
+    return Proposal(level, parent, codes, names, np.asarray(frame.geometry.values, dtype=object))
 
 
 def _community_of(session: Session, gen: int, grid: str) -> str:

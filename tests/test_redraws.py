@@ -109,3 +109,61 @@ def test_second_commit_on_the_same_base_is_refused(client):
     assert client.post(f"/v1/redraws/{one['id']}/commit", headers={"X-API-Key": client.keys["planner"]}).status_code == 200
     r = client.post(f"/v1/redraws/{two['id']}/commit", headers={"X-API-Key": client.keys["planner"]})
     assert r.status_code == 409 and "another commit came first" in r.json()["detail"]
+
+
+def _south_north_frame(crs):
+    import geopandas as gpd
+    south, north = shapely.box(117.0, 36.6, 117.02, 36.61), shapely.box(117.0, 36.61, 117.02, 36.62)
+    frame = gpd.GeoDataFrame({"编码": [COMM + "003", COMM + "004"], "名称": ["南网格", "北网格"]},
+                             geometry=[south, north], crs=4326)
+    return frame.to_crs(crs)
+
+
+def test_redraw_uploaded_as_a_file_in_any_crs(client, tmp_path):
+    """A GeoPackage in UTM and a zipped Shapefile in CGCS2000 Gauss–Krüger give the same proposal as
+    the GeoJSON body; a file that is not spatial, or has no code field, is refused by name."""
+    import zipfile
+
+    gpkg = tmp_path / "grids.gpkg"
+    _south_north_frame(32650).to_file(gpkg, driver="GPKG")
+    shp_dir = tmp_path / "shp"
+    shp_dir.mkdir()
+    _south_north_frame(4547).to_file(shp_dir / "grids.shp", encoding="utf-8")
+    zipped = tmp_path / "grids.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for f in shp_dir.iterdir():
+            z.write(f, f.name)
+    planner = {"X-API-Key": client.keys["planner"]}
+    for f in (gpkg, zipped):
+        r = client.post("/v1/redraws/file", data={"level": "grid", "parent": COMM},
+                        files={"file": (f.name, f.read_bytes())}, headers=planner)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["valid"], body["findings"]
+        assert body["impact"]["buildings_moved"] == 8 and body["impact"]["new_codes"] == [COMM + "003", COMM + "004"]
+    bad = client.post("/v1/redraws/file", data={"level": "grid", "parent": COMM},
+                      files={"file": ("grids.geojson", b"not json")}, headers=planner)
+    assert bad.status_code == 422 and "cannot be read" in bad.json()["detail"]
+    bad = client.post("/v1/redraws/file", data={"level": "grid", "parent": COMM, "code_field": "nope"},
+                      files={"file": (gpkg.name, gpkg.read_bytes())}, headers=planner)
+    assert bad.status_code == 422 and "nope" in bad.json()["detail"]
+    bad = client.post("/v1/redraws/file", data={"level": "district", "parent": COMM},
+                      files={"file": (gpkg.name, gpkg.read_bytes())}, headers=planner)
+    assert bad.status_code == 422 and "level" in bad.json()["detail"]
+    assert client.post("/v1/redraws/file", data={"level": "grid", "parent": COMM},
+                       files={"file": (gpkg.name, gpkg.read_bytes())},
+                       headers={"X-API-Key": client.keys["consumer"]}).status_code == 403
+
+
+def test_redraw_from_the_command_line(client, tmp_path, pg_url):
+    import json
+
+    from tests.test_cli import run
+    gpkg = tmp_path / "grids.gpkg"
+    _south_north_frame(32650).to_file(gpkg, driver="GPKG")
+    out = json.loads(run("redraw", "propose", str(gpkg), "--parent", COMM, "--json", env_url=pg_url).stdout)
+    assert out["valid"] and out["draft_generation"]
+    done = json.loads(run("redraw", "commit", str(out["id"]), "--json", env_url=pg_url).stdout)
+    assert done["generation"] == out["draft_generation"]
+    again = run("redraw", "commit", str(out["id"]), env_url=pg_url, check=False)
+    assert again.returncode != 0 and "already committed" in again.stderr

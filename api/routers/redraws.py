@@ -1,7 +1,8 @@
 """Planner redraws: propose (validation + impact, kept as a draft), read, commit."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -85,6 +86,27 @@ def propose_merge(body: dict = Body(..., examples=[{"grids": ["370102001001003",
     if not isinstance(grids, list) or not all(isinstance(g, str) for g in grids):
         raise HTTPException(422, "grids: a list of grid codes")
     return _propose_made(engine, settings, role, redraw_requests.merge, grids)
+
+
+@router.post("/redraws/file")
+async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPackage or a zipped Shapefile"),
+                       level: str = Form("grid"), parent: str = Form(...), code_field: str | None = Form(None),
+                       name_field: str | None = Form(None), role: str = Depends(require("redraw")),
+                       engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
+    """A proposal uploaded as a file in any CRS it declares (multipart form: file, level, parent)."""
+    import tempfile
+    from pathlib import Path
+
+    suffix = Path(file.filename or "upload").suffix.lower()
+    if suffix not in (".geojson", ".json", ".gpkg", ".zip", ".kml", ".gml", ".fgb"):
+        raise HTTPException(422, f"file: {file.filename!r}; send GeoJSON, GeoPackage or a zipped Shapefile")
+    data = await file.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"proposal{suffix}"
+        path.write_bytes(data)
+        return await run_in_threadpool(_propose_made, engine, settings, role,
+                                       lambda _session: redraw_requests.from_file(path, level, parent, code_field,
+                                                                                  name_field))
 
 
 @router.get("/redraws/{redraw_id}")
