@@ -324,12 +324,12 @@ def hotspots(days: float = typer.Option(30, help="window length, ending at --end
              as_json: bool = JsonOpt):
     """Getis-Ord Gi* hotspots of requests (FDR classes, trend against the window before)."""
     from gis import hotspots as hs
-    from maps.pages import window
+    from gis.windows import request_window
 
     engine, loc, s = _locator()
-    a, b, prev = window(engine, _when(start, "start"), _when(end, "end"), days)
     try:
         with engine.connect() as conn:
+            a, b, prev = request_window(conn, _when(start, "start"), _when(end, "end"), days)
             out = hs.hotspots(conn, loc, a, b, prev, category, unit, resolution, s.hotspot_permutations)
     except ValueError as exc:
         _fail(str(exc))

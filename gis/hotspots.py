@@ -11,6 +11,7 @@ from datetime import datetime
 
 import h3
 import numpy as np
+import pandas as pd
 import shapely
 from scipy import stats
 from shapely import STRtree
@@ -121,8 +122,24 @@ def trend(now: np.ndarray, before: np.ndarray, alpha: float = 0.05) -> np.ndarra
     return out
 
 
-def _filter(category: str | None) -> tuple[str, dict]:
-    return ("AND category = :cat", {"cat": category}) if category else ("", {})
+def request_points(conn: Connection, start: datetime, end: datetime, category: str | None = None, *,
+                   not_generation: int | None = None, frame: str | None = None) -> pd.DataFrame:
+    """lon, lat of the requests created in [start, end) (of a category; not located with generation
+    `not_generation`), and with `frame` (a to_char format) their time label in China Standard Time."""
+    where, params = [], {"start": start, "end": end}
+    if category:
+        where.append("AND category = :cat")
+        params["cat"] = category
+    if not_generation is not None:
+        where.append("AND generation_id IS DISTINCT FROM :g")
+        params["g"] = not_generation
+    label = ", to_char(created_at AT TIME ZONE 'Asia/Shanghai', :fmt)" if frame else ""
+    if frame:
+        params["fmt"] = frame
+    rows = conn.execute(text(f"""
+        SELECT ST_X(geom), ST_Y(geom){label} FROM request
+        WHERE created_at >= :start AND created_at < :end AND geom IS NOT NULL {' '.join(where)}"""), params).all()
+    return pd.DataFrame(rows, columns=["lon", "lat"] + (["frame"] if frame else []))
 
 
 def grid_counts(conn: Connection, locator: LocateEngine, start: datetime, end: datetime,
@@ -131,35 +148,20 @@ def grid_counts(conn: Connection, locator: LocateEngine, start: datetime, end: d
     count by their stored code; those from other generations are located again from their point."""
     d = locator.levels["grid"]
     pos = {c: i for i, c in enumerate(d.codes.tolist())}
-    extra, params = _filter(category)
-    params |= {"start": start, "end": end, "g": locator.generation}
     counts = np.zeros(len(d.codes), np.int64)
     for code, n in conn.execute(text(f"""
             SELECT grid_code, count(*) FROM request
-            WHERE created_at >= :start AND created_at < :end AND generation_id = :g {extra}
-            GROUP BY grid_code"""), params):
+            WHERE created_at >= :start AND created_at < :end AND generation_id = :g
+              {"AND category = :cat" if category else ""}
+            GROUP BY grid_code"""), {"start": start, "end": end, "g": locator.generation, "cat": category}):
         i = pos.get(code)
         if i is not None:
             counts[i] += n
-    other = conn.execute(text(f"""
-        SELECT ST_X(geom), ST_Y(geom) FROM request
-        WHERE created_at >= :start AND created_at < :end AND generation_id IS DISTINCT FROM :g
-          AND geom IS NOT NULL {extra}"""), params).all()
-    if other:
-        xy = np.array(other, float)
-        idx = d.index.query(xy[:, 0], xy[:, 1])
-        idx = idx[idx >= 0]
-        counts += np.bincount(idx, minlength=len(d.codes))
+    other = request_points(conn, start, end, category, not_generation=locator.generation)
+    if len(other):
+        idx = d.index.query(other["lon"].to_numpy(), other["lat"].to_numpy())
+        counts += np.bincount(idx[idx >= 0], minlength=len(d.codes))
     return counts
-
-
-def request_points(conn: Connection, start: datetime, end: datetime, category: str | None = None) -> np.ndarray:
-    extra, params = _filter(category)
-    rows = conn.execute(text(f"""
-        SELECT ST_X(geom), ST_Y(geom) FROM request
-        WHERE created_at >= :start AND created_at < :end AND geom IS NOT NULL {extra}"""),
-                        params | {"start": start, "end": end}).all()
-    return np.array(rows, float).reshape(-1, 2)
 
 
 def city_cells(locator: LocateEngine, resolution: int) -> list[str]:
@@ -198,7 +200,7 @@ def hotspots(conn: Connection, locator: LocateEngine, start: datetime, end: date
 
         def count(a, b):
             c = np.zeros(len(cells), np.int64)
-            for cell in cells_of(request_points(conn, a, b, category), resolution):
+            for cell in cells_of(request_points(conn, a, b, category)[["lon", "lat"]].to_numpy(), resolution):
                 i = pos.get(cell)
                 if i is not None:
                     c[i] += 1

@@ -119,10 +119,14 @@ class LocateEngine:
         d = self.levels[level]
         return {"code": d.codes[i], "name": d.names[i]}
 
+    def areas_at(self, lon: float, lat: float) -> dict[str, dict | None]:
+        """Every level's answering area ({code, name}) at one WGS84 point, None where there is none."""
+        return {lvl: self.area(lvl, self.levels[lvl].index.query_one(lon, lat)) if lvl in self.levels else None
+                for lvl in LEVELS}
+
     def answer_one(self, lon: float, lat: float, k_stations: int = 3) -> dict:
         """The full locate answer for one WGS84 point (phones still unmasked: the API masks them)."""
-        areas = {lvl: self.area(lvl, self.levels[lvl].index.query_one(lon, lat)) if lvl in self.levels else None
-                 for lvl in LEVELS}
+        areas = self.areas_at(lon, lat)
         found = any(a is not None for a in areas.values())
         return {
             "found": found,

@@ -15,7 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.locate import LocateEngine
-from gis.locate_index import EMPTY
 from gis.request_rules import (
     FINISHED, MATTER_ALIASES, OPEN, ROUTING, STEP_NAMES, Rules, allowed,
 )
@@ -70,15 +69,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _areas_at(locator: LocateEngine, lon: float, lat: float) -> dict:
-    out = {}
-    for lvl in ("district", "street", "community", "grid", "unit"):
-        d = locator.levels.get(lvl)
-        i = d.index.query_one(lon, lat) if d is not None else EMPTY
-        out[lvl] = locator.area(lvl, i)
-    return out
-
-
 def route(rules: Rules, locator: LocateEngine, areas: dict, category: str, matter_class: str) -> list[dict]:
     """Who answers (三事分流): public matters → the department holding the category (and the grid's
     holding unit); shared → grid worker and community; private → unit leader. Nobody named there →
@@ -113,7 +103,7 @@ def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float,
         if mc is None:
             raise LoopError(f"matter_class: unknown {matter_class!r}; use public/公家事, shared/大家事 or "
                             f"private/自家事", field="matter_class")
-    areas = _areas_at(locator, lon, lat)
+    areas = locator.areas_at(lon, lat)
     if areas["grid"] is None:
         raise LoopError(f"the point {lon:.6f}, {lat:.6f} is in no grid of generation {locator.generation}: "
                         f"no one answers for it there", field="point")

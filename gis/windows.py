@@ -60,3 +60,15 @@ def day_window(start: datetime | None, end: datetime | None, days: float, latest
     if not start < end:
         raise WindowError(f"start: {start.isoformat()} is not before end {end.isoformat()}")
     return start, end
+
+
+def request_window(conn, start: datetime | None, end: datetime | None, days: float):
+    """(start, end, previous): the asked window of requests (default: `days` up to the newest request
+    in the record) and the window of the same length before it, for trends."""
+    from sqlalchemy import text
+
+    latest = None
+    if start is None and end is None:
+        latest = conn.execute(text("SELECT max(created_at) FROM request")).scalar()
+    s, e = day_window(start, end, days, latest)
+    return s, e, (s - (e - s), s)

@@ -18,7 +18,7 @@ from gis.request_loop import OPEN_SQL
 from gis.circle_store import station_circles
 from gis.service_area import coverage_table, household_walks, reach_m
 from gis.settings import Settings
-from gis.windows import TZ, day_window, month_window
+from gis.windows import TZ, month_window, request_window
 from maps.assets import render
 
 
@@ -48,15 +48,6 @@ def stations_frame(loc: LocateEngine) -> gpd.GeoDataFrame | None:
 
 def _context(loc: LocateEngine) -> gpd.GeoDataFrame:
     return level_frame(loc, "community" if "community" in loc.levels else "grid")
-
-
-def window(engine: Engine, start: datetime | None, end: datetime | None, days: float):
-    latest = None
-    if start is None and end is None:
-        with engine.connect() as conn:
-            latest = conn.execute(text("SELECT max(created_at) FROM request")).scalar()
-    s, e = day_window(start, end, days, latest)
-    return s, e, (s - (e - s), s)
 
 
 def grids_page(engine: Engine, loc: LocateEngine, settings: Settings, api_key: str | None = None, **_) -> str:
@@ -109,14 +100,9 @@ def heatmap_page(engine: Engine, loc: LocateEngine, settings: Settings, start: d
 
     if step not in FRAMES:
         raise PageError(f"step: {step!r}; use one of {', '.join(FRAMES)}")
-    s, e, _prev = window(engine, start, end, days)
-    extra, params = ("AND category = :cat", {"cat": category}) if category else ("", {})
     with engine.connect() as conn:
-        rows = conn.execute(text(f"""
-            SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, to_char(created_at AT TIME ZONE 'Asia/Shanghai', :fmt) AS frame
-            FROM request WHERE created_at >= :s AND created_at < :e AND geom IS NOT NULL {extra}"""),
-                            {"s": s, "e": e, "fmt": FRAMES[step], **params}).all()
-    points = pd.DataFrame(rows, columns=["lon", "lat", "frame"])
+        s, e, _prev = request_window(conn, start, end, days)
+        points = hs.request_points(conn, s, e, category, frame=FRAMES[step])
     title = f"请求热力 {s.astimezone(TZ):%Y-%m-%d} – {e.astimezone(TZ):%Y-%m-%d}" + (f" · {category}" if category else "")
     return render(heatmap_map(points, _context(loc), title))
 
@@ -126,8 +112,8 @@ def hotspots_page(engine: Engine, loc: LocateEngine, settings: Settings, start: 
     """Grids coloured by their Gi* class for the window (hot/cold at 99/95/90 %, FDR)."""
     from maps.command import hotspot_map
 
-    s, e, prev = window(engine, start, end, days)
     with engine.connect() as conn:
+        s, e, prev = request_window(conn, start, end, days)
         result = hs.hotspots(conn, loc, s, e, prev, category, "grid", permutations=settings.hotspot_permutations)
     grids = level_frame(loc, "grid")
     stats = pd.DataFrame(result["areas"]).set_index("code")

@@ -5,25 +5,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
 from gis import hotspots as hs
 from gis.locate import LocateEngine
 from gis.settings import Settings
-from gis.windows import day_window
+from gis.windows import request_window
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
-
-
-def window(conn, start, end, days, category):
-    """The asked window (default: `days` up to the newest request) and the one before it."""
-    latest = None
-    if start is None and end is None:
-        latest = conn.execute(text("SELECT max(created_at) FROM request")).scalar()
-    s, e = day_window(start, end, days, latest)
-    return (s, e), (s - (e - s), s)
 
 
 @router.get("/hotspots")
@@ -38,7 +28,7 @@ def hotspots(_role: str = Depends(require("maps")), engine: Engine = Depends(get
              permutations: Annotated[int | None, Query(ge=99, le=9999)] = None):
     """Counts, Gi* z and p, hot/cold class at 99/95/90 % (FDR) and trend, hottest first."""
     with engine.connect() as conn:
-        (s, e), prev = window(conn, start, end, days, category)
+        s, e, prev = request_window(conn, start, end, days)
         try:
             return hs.hotspots(conn, loc, s, e, prev, category, unit, resolution,
                                permutations or settings.hotspot_permutations)
