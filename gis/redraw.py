@@ -22,7 +22,7 @@ from gis import bulk, generations
 from gis.importers.common import metric_crs
 from gis.locate_index import LevelIndex
 from gis.models import LEVEL_RANK, LEVELS
-from gis.request_loop import OPEN_SQL
+from gis.request_loop import OPEN_SQL, record_step
 
 AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise
 SLIVER_PART_M2 = 1.0          # parts smaller than this do not make an area "disconnected"
@@ -337,7 +337,7 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
         return 0
     col = f"{level}_code"
     rows = session.execute(text(f"""
-        SELECT r.id, r.version, r.grid_code, r.unit_code,
+        SELECT r.id, r.version, r.status, r.grid_code, r.unit_code,
                (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
                 WHERE n.generation_id = :new AND n.level = 'grid' AND ST_Covers(na.geom, r.geom)
                 ORDER BY n.code COLLATE "C" LIMIT 1) AS new_grid,
@@ -351,18 +351,15 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
         FOR UPDATE OF r
     """), {"new": new_gen, "old": old_gen, "l": level, "p": parent}).all()
     moved = 0
+    now = session.execute(text("SELECT now()")).scalar()
     for r in rows:
         if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
             continue
-        session.execute(text("""UPDATE request SET grid_code = :g, unit_code = :u, generation_id = :gen,
-                                version = version + 1, updated_at = now() WHERE id = :id"""),
-                        {"g": r.new_grid, "u": r.new_unit, "gen": new_gen, "id": r.id})
-        session.execute(text("""
-            INSERT INTO request_event (request_id, seq, actor, action, note, detail)
-            VALUES (:id, :seq, :actor, 'relocate', 'boundaries redrawn: located again', CAST(:d AS jsonb))
-        """), {"id": r.id, "seq": r.version + 1, "actor": actor,
-               "d": json.dumps({"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
-                                "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}})})
+        record_step(session, r.id, r.version, actor, "relocate", r.status, None, "boundaries redrawn: located again",
+                    {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
+                     "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}, now,
+                    ["grid_code = :g", "unit_code = :u", "generation_id = :gen"],
+                    {"g": r.new_grid, "u": r.new_unit, "gen": new_gen})
         moved += 1
     return moved
 

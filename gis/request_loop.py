@@ -145,6 +145,19 @@ def _log(session, rid, seq, actor, action, frm, to, note, detail, now) -> None:
            "note": note, "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)})
 
 
+def record_step(session, rid: int, version: int, actor, action: str, frm: str | None, to: str | None,
+                note: str | None, detail: dict, now: datetime, sets: list[str] = (), params: dict | None = None) -> int:
+    """One step on record: the request moves to `to` (its status stays when `to` is None), its version
+    goes from `version` to version + 1 with the `sets` given, and the step is appended to the log with
+    that new version as its sequence number. Returns the new version."""
+    new = version + 1
+    assign = ["version = :v", "updated_at = :now"] + (["status = :to"] if to is not None else []) + list(sets)
+    session.execute(text(f"UPDATE request SET {', '.join(assign)} WHERE id = :id"),
+                    {"v": new, "now": now, "id": rid, "to": to, **(params or {})})
+    _log(session, rid, new, actor, action, frm, to if to is not None else frm, note, detail, now)
+    return new
+
+
 def _lock(session: Session, rid: int):
     row = session.execute(text("SELECT id, status, version, due_at FROM request WHERE id = :id FOR UPDATE"),
                           {"id": rid}).first()
@@ -228,12 +241,7 @@ def move(session: Session, rules: Rules, rid: int, to: str, version: int | None,
         sets += ["finished_at = NULL", "result = NULL"]
     if to == "rejected":
         sets.append("closed_at = :now")
-    new_version = row.version + 1
-    session.execute(text(f"""
-        UPDATE request SET status = :to, version = :v, updated_at = :now {''.join(', ' + s for s in sets)}
-        WHERE id = :id
-    """), {"to": to, "v": new_version, "now": now, "id": rid, **params})
-    _log(session, rid, new_version, actor, "move", row.status, to, note, detail, now)
+    record_step(session, rid, row.version, actor, "move", row.status, to, note, detail, now, sets, params)
     return get(session, rid)
 
 
@@ -254,11 +262,7 @@ def acknowledge(session: Session, rid: int, department: str, actor: Actor, note:
                           status=row.status, allowed=list(allowed(row.status)))
     session.execute(text("UPDATE request_whistle SET acknowledged_at = :now, acknowledged_by = :by, note = :note "
                          "WHERE id = :id"), {"now": now, "by": str(actor), "note": note, "id": w.id})
-    new_version = row.version + 1
-    session.execute(text("UPDATE request SET version = :v, updated_at = :now WHERE id = :id"),
-                    {"v": new_version, "now": now, "id": rid})
-    _log(session, rid, new_version, actor, "acknowledge", row.status, row.status, note,
-         {"department": department}, now)
+    record_step(session, rid, row.version, actor, "acknowledge", row.status, None, note, {"department": department}, now)
     return get(session, rid)
 
 
@@ -272,14 +276,10 @@ def escalate_overdue(session: Session, now: datetime | None = None, limit: int =
         ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
     """), {"now": now, "limit": limit}).all()
     for r in rows:
-        session.execute(text("""
-            UPDATE request SET status = 'supervised', version = :v, updated_at = :now, escalated_at = :now
-            WHERE id = :id
-        """), {"v": r.version + 1, "now": now, "id": r.id})
-        _log(session, r.id, r.version + 1, SYSTEM, "escalate", r.status, "supervised",
-             "deadline passed: raised to the street for supervision",
-             {"due_at": r.due_at.isoformat(), "overdue_h": round((now - r.due_at).total_seconds() / 3600, 1),
-              "raised_to": "street"}, now)
+        record_step(session, r.id, r.version, SYSTEM, "escalate", r.status, "supervised",
+                    "deadline passed: raised to the street for supervision",
+                    {"due_at": r.due_at.isoformat(), "overdue_h": round((now - r.due_at).total_seconds() / 3600, 1),
+                     "raised_to": "street"}, now, ["escalated_at = :now"])
     return [r.id for r in rows]
 
 
