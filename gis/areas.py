@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
+import shapely
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -43,3 +46,16 @@ def feature_collection(session: Session, level: str, parent: str | None = None,
                        "households": r.households, "generation": generation},
     } for r in rows]
     return {"type": "FeatureCollection", "generation": generation, "features": features}
+
+
+def children(conn, generation: int, level: str, parents: list[str]) -> gpd.GeoDataFrame:
+    """The areas of `level` under any of `parents` in a generation, code order: code, name,
+    parent_code, households and geometry (EPSG:4326)."""
+    rows = conn.execute(text("""
+        SELECT ga.code, a.name, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
+        JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = :l AND ga.parent_code = ANY(:p) ORDER BY ga.code COLLATE "C"
+    """), {"g": generation, "l": level, "p": list(parents)}).all()
+    return gpd.GeoDataFrame({"code": [r.code for r in rows], "name": [r.name for r in rows],
+                             "parent_code": [r.parent_code for r in rows], "households": [r.households for r in rows]},
+                            geometry=shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else [], crs=4326)

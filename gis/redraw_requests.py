@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis import generations
+from gis.areas import children
 from gis.autoredraw import redraw_grids
 from gis.redraw import Proposal, RedrawError, check_level
 
@@ -48,24 +49,15 @@ def _community_of(session: Session, gen: int, grid: str) -> str:
 
 
 def _grids(session: Session, gen: int, community: str):
-    rows = session.execute(text("""
-        SELECT ga.code, a.name, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
-        JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.parent_code = :p ORDER BY ga.code COLLATE "C"
-    """), {"g": gen, "p": community}).all()
-    return [r.code for r in rows], [r.name for r in rows], shapely.from_wkb([bytes(r.wkb) for r in rows])
+    g = children(session, gen, "grid", [community])
+    return g["code"].tolist(), g["name"].tolist(), np.asarray(g.geometry.values, dtype=object)
 
 
 def _units(session: Session, gen: int, grids: list[str]):
-    rows = session.execute(text("""
-        SELECT ga.code, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
-        JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = 'unit' AND ga.parent_code = ANY(:p) ORDER BY ga.code COLLATE "C"
-    """), {"g": gen, "p": grids}).all()
-    if not rows:
+    u = children(session, gen, "unit", grids)
+    if u.empty:
         raise RedrawError("these grids have no ten-household units to regroup; draw the new grids instead")
-    return ([r.parent_code for r in rows], np.array([r.households for r in rows], float),
-            shapely.from_wkb([bytes(r.wkb) for r in rows]))
+    return u["parent_code"].tolist(), u["households"].to_numpy(float), np.asarray(u.geometry.values, dtype=object)
 
 
 # network edge kinds that are not streets a grid boundary should follow (paths through blocks)

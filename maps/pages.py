@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis import hotspots as hs
+from gis.areas import children
 from gis.locate import LocateEngine
 from gis.rankings import scoreboard
 from gis.request_loop import OPEN_SQL
@@ -153,17 +154,6 @@ def ranking_page(engine: Engine, loc: LocateEngine, settings: Settings, month: s
     return render(ranking_map(grids, [r["code"] for r in board["lowest"]], f"网格排名 {board['month']}"))
 
 
-def _children(conn, generation: int, level: str, parent: str) -> gpd.GeoDataFrame:
-    rows = conn.execute(text("""
-        SELECT ga.code, a.name, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
-        JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :l AND ga.parent_code = :p ORDER BY ga.code COLLATE "C"
-    """), {"g": generation, "l": level, "p": parent}).all()
-    return gpd.GeoDataFrame({"code": [r.code for r in rows], "name": [r.name for r in rows],
-                             "households": [r.households for r in rows]},
-                            geometry=shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else [], crs=4326)
-
-
 def redraw_page(engine: Engine, loc: LocateEngine, settings: Settings, redraw_id: int = 0, **_) -> str:
     """A redraw before and after, side by side: the areas, the buildings that move, the findings."""
     import shapely.geometry
@@ -174,8 +164,8 @@ def redraw_page(engine: Engine, loc: LocateEngine, settings: Settings, redraw_id
         r = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
         if r is None:
             raise PageError(f"redraw {redraw_id} does not exist")
-        before = _children(conn, r["based_on"], r["level"], r["parent_code"])
-        after = _children(conn, r["draft_generation"], r["level"], r["parent_code"]) if r["draft_generation"] else None
+        before = children(conn, r["based_on"], r["level"], [r["parent_code"]])
+        after = children(conn, r["draft_generation"], r["level"], [r["parent_code"]]) if r["draft_generation"] else None
     moves = r["impact"].get("moves", [])
     moves = gpd.GeoDataFrame(
         {k: [m.get(k) for m in moves] for k in ("address", "from", "to", "households")},
