@@ -13,16 +13,17 @@ from sqlalchemy.engine import Engine
 from gis.locate import LocateEngine
 from gis.service_area import circle, reach_m
 
-log = logging.getLogger("wangge.circles")
+log = logging.getLogger("wangge.warmup")
 
 
 def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s: float,
-                    station_ids=None) -> tuple[np.ndarray, np.ndarray]:
-    """(station ids, circles) for the given stations (default: all), computing and storing the missing
-    ones; an empty circle (a station off the network) is returned but not stored."""
+                    station_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(station ids, circles, whether each was already stored) for the given stations (default: all),
+    computing and storing the missing ones; an empty circle (a station off the network) is returned
+    but not stored."""
     s = loc.stations
     if s is None or loc.reach is None:
-        return np.array([], np.int64), np.array([], dtype=object)
+        return np.array([], np.int64), np.array([], dtype=object), np.array([], bool)
     ids = s.ids if station_ids is None else np.asarray(station_ids, np.int64)
     key = {"m": minutes, "v": speed_m_s, "n": loc.network_version}
     with engine.connect() as conn:
@@ -48,18 +49,24 @@ def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s
             conn.execute(text("""
                 INSERT INTO service_circle (station_id, minutes, speed_m_s, network_version, geom)
                 VALUES (:s, :m, :v, :n, ST_Multi(ST_GeomFromWKB(:wkb, 4326))) ON CONFLICT DO NOTHING"""), new)
-    return ids, np.array(out, dtype=object)
+    return ids, np.array(out, dtype=object), np.array([sid in stored for sid in ids.tolist()], bool)
+
+
+def in_background(name: str, fn, *args) -> threading.Thread:
+    """Run a start-up warm-up off the request path; a failure is logged and only means the first
+    request that needs the result computes it."""
+    def run():
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("warm-up %s failed", name)
+
+    t = threading.Thread(target=run, name=f"wangge-{name}", daemon=True)
+    t.start()
+    return t
 
 
 def warm_in_background(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s: float) -> threading.Thread:
     """Compute and store every station's circle for the service minutes after start-up, so the first
     coverage map does not wait for them."""
-    def run():
-        try:
-            station_circles(engine, loc, minutes, speed_m_s)
-        except Exception:  # a failed warm-up only means the first page computes them
-            log.exception("warming service circles failed")
-
-    t = threading.Thread(target=run, name="wangge-circles", daemon=True)
-    t.start()
-    return t
+    return in_background("circles", station_circles, engine, loc, minutes, speed_m_s)

@@ -56,20 +56,15 @@ def grid_weights(locator: LocateEngine):
 
 def warm_in_background(locator: LocateEngine):
     """Build the active generation's weights (and import esda) after start-up, off the request path."""
-    import threading
+    from gis.circle_store import in_background
 
-    def run():
-        try:
-            import esda  # noqa: F401
+    def warm():
+        import esda  # noqa: F401  (its import is most of a cold first call)
 
-            if "grid" in locator.levels:
-                grid_weights(locator)
-        except Exception:  # only means the first hotspot request builds them
-            pass
+        if "grid" in locator.levels:
+            grid_weights(locator)
 
-    t = threading.Thread(target=run, name="wangge-hotspot-weights", daemon=True)
-    t.start()
-    return t
+    return in_background("hotspot-weights", warm)
 
 
 def h3_weights(cells: list[str]):

@@ -85,7 +85,7 @@ def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes
     out = walk > limit
     uncovered = gpd.GeoDataFrame({"address": [rows[i].address for i in np.flatnonzero(out)],
                                   "households": hh[out].astype(int)}, geometry=shapely.points(x[out], y[out]), crs=4326)
-    _ids, polys = station_circles(engine, loc, minutes, settings.walk_speed_m_s)
+    _ids, polys, _stored = station_circles(engine, loc, minutes, settings.walk_speed_m_s)
     circles = gpd.GeoDataFrame({"name": loc.stations.names}, geometry=list(polys), crs=4326)
     return render(coverage_map(areas, circles[~circles.is_empty], uncovered, stations_frame(loc), minutes))
 

@@ -47,12 +47,7 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
     if loc.reach is None:
         raise HTTPException(409, "there is no walking network yet: import one (wangge import osm) or build the demo")
     i = int(where[0])
-    with engine.connect() as conn:
-        stored = conn.execute(text("""
-            SELECT 1 FROM service_circle
-            WHERE station_id = :s AND minutes = :m AND speed_m_s = :v AND network_version = :n"""),
-            {"s": station_id, "m": minutes, "v": settings.walk_speed_m_s, "n": loc.network_version}).scalar()
-    _, polys = station_circles(engine, loc, minutes, settings.walk_speed_m_s, [station_id])
+    _, polys, stored = station_circles(engine, loc, minutes, settings.walk_speed_m_s, [station_id])
     poly = shapely.set_precision(polys[0], 1e-7)
     geometry = shapely.geometry.mapping(poly) if not poly.is_empty else None
     return json_response({"type": "Feature", "geometry": geometry,
@@ -60,7 +55,7 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
                                          "minutes": minutes, "speed_m_s": settings.walk_speed_m_s,
                                          "walk_m": reach_m(minutes, settings.walk_speed_m_s),
                                          "speed_note": SPEED_NOTE, "network_version": loc.network_version,
-                                         "stored": stored is not None}})
+                                         "stored": bool(stored[0])}})
 
 
 @router.get("/coverage")
