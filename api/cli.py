@@ -164,6 +164,23 @@ def import_osm(file: Path, as_json: bool = JsonOpt):
 
 
 # -- locate ---------------------------------------------------------------------------------------
+def _locator(required: bool = True):
+    """(engine, the active generation's locate engine, settings); with `required`, refuses when no
+    generation is active yet."""
+    from gis.db import session_scope
+    from gis.generations import active_id
+    from gis.locate import build_engine
+    from gis.settings import get_settings
+
+    engine = _engine()
+    s = get_settings()
+    with session_scope(engine) as sess:
+        gen = active_id(sess)
+    if gen is None and required:
+        _fail("there is no active generation: run `wangge demo` or `wangge import areas` first")
+    return engine, build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m), s
+
+
 @app.command()
 def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = typer.Argument(None),
            crs: str = typer.Option("wgs84", help="wgs84 | cgcs2000 | gcj02 | bd09"),
@@ -173,21 +190,14 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
     import numpy as np
 
     from gis.coords import CRS_NAMES, to_wgs84
-    from gis.generations import active_id
-    from gis.locate import build_engine
-    from gis.db import session_scope
-    from gis.settings import get_settings
 
     crs = crs.strip().lower()
     if crs not in CRS_NAMES:
         _fail(f"--crs: unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
     if file is None and (lon is None or lat is None):
         _fail("give LON LAT, or --file POINTS.csv")
-    engine = _engine()
-    with session_scope(engine) as s:
-        gen = active_id(s)
-    s = get_settings()
-    locator = build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m)
+    _db, locator, settings = _locator(required=False)
+    gen = locator.generation
     if file is not None:
         ids, xs, ys = [], [], []
         try:
@@ -220,21 +230,16 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
     if not (np.isfinite(lat) and abs(lat) <= 90):
         _fail(f"lat: {lat} is out of range -90..90")
     x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
-    _out(locator.answer_one(float(x[0]), float(y[0]), get_settings().nearest_stations), True)
+    _out(locator.answer_one(float(x[0]), float(y[0]), settings.nearest_stations), True)
 
 
 @app.command()
 def geocode(query: str, limit: int = typer.Option(5, min=1, max=20), as_json: bool = JsonOpt):
     """Registry addresses for free text, best first, with score, level and whether it is confident."""
-    from gis.db import session_scope
-    from gis.generations import active_id
     from gis.geocode import load_geocoder
-    from gis.locate import build_engine
 
-    engine = _engine()
-    with session_scope(engine) as s:
-        gen = active_id(s)
-    answer = load_geocoder(engine, build_engine(engine, gen)).geocode(query, limit)
+    engine, locator, _s = _locator(required=False)
+    answer = load_geocoder(engine, locator).geocode(query, limit)
     human = "\n".join([f"{'confident' if answer['confident'] else 'not confident'}: {query}"] +
                        [f"  {c['score']:.2f} {c['level']:9s} {c['address']} ({c['lon']:.6f}, {c['lat']:.6f}) "
                         f"grid {c['grid']}" for c in answer["candidates"]])
@@ -246,20 +251,13 @@ def geocode(query: str, limit: int = typer.Option(5, min=1, max=20), as_json: bo
 def coverage(level: str = typer.Option("community", help="street | community | grid | unit"),
              as_json: bool = JsonOpt):
     """Households within 5, 10 and 15 minutes' walk of a station, per area."""
-    from gis.db import session_scope
-    from gis.generations import active_id
-    from gis.locate import build_engine
     from gis.models import LEVELS
     from gis.service_area import coverage_report
-    from gis.settings import get_settings
 
     if level not in LEVELS:
         _fail(f"--level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
-    engine = _engine()
-    s = get_settings()
-    with session_scope(engine) as sess:
-        gen = active_id(sess)
-    loc = build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m)
+    engine, loc, s = _locator(required=False)
+    gen = loc.generation
     if loc.reach is None or level not in loc.levels:
         _fail("coverage needs areas, a walking network and stations: run `wangge demo` or import them")
     report = coverage_report(loc, engine, level, s.walk_speed_m_s)
@@ -273,21 +271,6 @@ def coverage(level: str = typer.Option("community", help="street | community | g
 # -- command center -------------------------------------------------------------------------------
 requests_app = typer.Typer(help="The request loop", no_args_is_help=True)
 app.add_typer(requests_app, name="requests")
-
-
-def _locator():
-    from gis.db import session_scope
-    from gis.generations import active_id
-    from gis.locate import build_engine
-    from gis.settings import get_settings
-
-    engine = _engine()
-    s = get_settings()
-    with session_scope(engine) as sess:
-        gen = active_id(sess)
-    if gen is None:
-        _fail("there is no active generation: run `wangge demo` or `wangge import areas` first")
-    return engine, build_engine(engine, gen, s.walk_speed_m_s, s.reach_limit_m), s
 
 
 def _when(value: Optional[str], name: str):

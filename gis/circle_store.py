@@ -2,7 +2,6 @@
 version, walking speed and minutes, stored in `service_circle`, and read back after that."""
 from __future__ import annotations
 
-import logging
 import threading
 
 import numpy as np
@@ -12,8 +11,7 @@ from sqlalchemy.engine import Engine
 
 from gis.locate import LocateEngine
 from gis.service_area import circle, reach_m
-
-log = logging.getLogger("wangge.warmup")
+from gis.warmup import in_background
 
 
 def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s: float,
@@ -50,20 +48,6 @@ def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s
                 INSERT INTO service_circle (station_id, minutes, speed_m_s, network_version, geom)
                 VALUES (:s, :m, :v, :n, ST_Multi(ST_GeomFromWKB(:wkb, 4326))) ON CONFLICT DO NOTHING"""), new)
     return ids, np.array(out, dtype=object), np.array([sid in stored for sid in ids.tolist()], bool)
-
-
-def in_background(name: str, fn, *args) -> threading.Thread:
-    """Run a start-up warm-up off the request path; a failure is logged and only means the first
-    request that needs the result computes it."""
-    def run():
-        try:
-            fn(*args)
-        except Exception:
-            log.exception("warm-up %s failed", name)
-
-    t = threading.Thread(target=run, name=f"wangge-{name}", daemon=True)
-    t.start()
-    return t
 
 
 def warm_in_background(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s: float) -> threading.Thread:

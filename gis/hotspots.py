@@ -56,7 +56,7 @@ def grid_weights(locator: LocateEngine):
 
 def warm_in_background(locator: LocateEngine):
     """Build the active generation's weights (and import esda) after start-up, off the request path."""
-    from gis.circle_store import in_background
+    from gis.warmup import in_background
 
     def warm():
         import esda  # noqa: F401  (its import is most of a cold first call)
