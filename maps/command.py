@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from folium.plugins import HeatMapWithTime
 
-from maps.grids import _light, base_map
+from maps.grids import _light, base_map, fit
 
 CLASS_COLOURS = {"hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "none": "#f7f7f7",
                  "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac"}
@@ -37,11 +37,6 @@ def outlines(m: folium.Map, areas: gpd.GeoDataFrame, name: str, tol_m: float = 3
     group.add_to(m)
 
 
-def _fit(m, frame) -> None:
-    xmin, ymin, xmax, ymax = frame.total_bounds
-    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
-
-
 def heatmap_map(points: pd.DataFrame, context: gpd.GeoDataFrame, title: str, frame_cap: int = 5_000,
                 seed: int = 0) -> folium.Map:
     """points: lon, lat, frame (label, e.g. a day). One heat layer per frame under a time slider;
@@ -66,7 +61,7 @@ def heatmap_map(points: pd.DataFrame, context: gpd.GeoDataFrame, title: str, fra
                     auto_play=False, max_opacity=0.8, min_opacity=0.1, use_local_extrema=False,
                     position="bottomright").add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    _fit(m, context)
+    fit(m, context)
     return m
 
 
@@ -87,7 +82,7 @@ def hotspot_map(grids: gpd.GeoDataFrame, context: gpd.GeoDataFrame, title: str) 
     outlines(m, context, f"社区 communities ({len(context):,})")
     legend(m, "Gi* 热点 (FDR)", {CLASS_LABELS[k]: v for k, v in CLASS_COLOURS.items()})
     folium.LayerControl(collapsed=False).add_to(m)
-    _fit(m, grids)
+    fit(m, grids)
     return m
 
 
@@ -108,7 +103,7 @@ def overdue_map(requests: gpd.GeoDataFrame, context: gpd.GeoDataFrame, title: st
         group.add_to(m)
     legend(m, f"超期未办结 overdue ({len(requests):,})", {URGENCY_LABELS[k]: v for k, v in URGENCY_COLOURS.items()})
     folium.LayerControl(collapsed=False).add_to(m)
-    _fit(m, context)
+    fit(m, context)
     return m
 
 
@@ -145,5 +140,5 @@ def ranking_map(grids: gpd.GeoDataFrame, lowest: list[str], title: str) -> foliu
     named.add_to(m)
     scale.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    _fit(m, grids)
+    fit(m, grids)
     return m

@@ -5,13 +5,12 @@ import branca.colormap as cm
 import folium
 import geopandas as gpd
 
-from maps.grids import _light, add_stations, base_map
+from maps.grids import _light, add_stations, base_map, fit
 
 
 def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame,
                  stations: gpd.GeoDataFrame, minutes: float = 15, title: str = "十五分钟服务圈") -> folium.Map:
     """areas: code, name, households, share (0–1); circles: name, geometry; uncovered: address, households."""
-    xmin, ymin, xmax, ymax = areas.total_bounds
     m = base_map(title)
     scale = cm.LinearColormap(["#d7301f", "#fdcc8a", "#1a9850"], vmin=0, vmax=1,
                               caption=f"share of households within {minutes:g} min walk")
@@ -42,5 +41,5 @@ def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: 
     add_stations(m, stations)
     scale.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    fit(m, areas)
     return m

@@ -30,15 +30,25 @@ def _light(geoms: np.ndarray, tol_m: float) -> np.ndarray:
     return shapely.set_precision(g, 1e-7)
 
 
+def page_head(m, title: str) -> None:
+    """The page's title, a plain background, and, when the page (the map and its layers, built by
+    inline scripts) has loaded, how long it took on <body data-loaded-ms> for benchmarks and monitoring."""
+    m.get_root().header.add_child(folium.Element(
+        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"
+        "<script>addEventListener('load',function(){document.body.dataset.loadedMs="
+        "Math.round(performance.now());});</script>"))
+
+
+def fit(m, frame, default=(116.9, 36.6, 117.1, 36.7)) -> None:
+    """Open the map on the frame's extent (a default one for an empty frame)."""
+    xmin, ymin, xmax, ymax = frame.total_bounds if frame is not None and len(frame) else default
+    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+
+
 def base_map(title: str) -> folium.Map:
     """An empty page: no tile layer (intranets have none), a plain background, the title."""
     m = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
-    m.get_root().header.add_child(folium.Element(
-        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"
-        # when the page (the map and its layers, built by inline scripts) has loaded, record how long
-        # it took on <body data-loaded-ms>: benchmarks and monitoring read it from the DOM
-        "<script>addEventListener('load',function(){document.body.dataset.loadedMs="
-        "Math.round(performance.now());});</script>"))
+    page_head(m, title)
     return m
 
 
@@ -134,7 +144,6 @@ def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None,
     More than `unit_limit` units are not written into the page: with `tile_url` (the service's
     /tiles/unit/{z}/{x}/{y}.pbf?generation=N&api_key=KEY template) they are drawn from vector tiles
     when zoomed in; without it (a standalone file, say) the layer only says there are too many."""
-    xmin, ymin, xmax, ymax = areas.total_bounds if len(areas) else (116.9, 36.6, 117.1, 36.7)
     m = base_map(title)
     for level, style in STYLE.items():
         sub = areas[areas["level"] == level]
@@ -164,5 +173,5 @@ def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None,
         group.add_to(m)
     add_stations(m, stations)
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    fit(m, areas)
     return m

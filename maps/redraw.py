@@ -8,7 +8,7 @@ import geopandas as gpd
 from folium.plugins import DualMap
 
 from maps.command import legend
-from maps.grids import PASTEL, _light
+from maps.grids import PASTEL, _light, fit, page_head
 
 FINDING_COLOUR = {"error": "#c62828", "warning": "#ef6c00"}
 
@@ -31,10 +31,7 @@ def redraw_map(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame | None, moves: 
     """before/after: code, name, households, geometry; moves: address, from, to, households, geometry;
     findings: kind, severity, message, geometry (those with a location)."""
     m = DualMap(tiles=None, layout="horizontal", control_scale=True, prefer_canvas=True)
-    m.get_root().header.add_child(folium.Element(
-        f"<title>{title}</title><style>.leaflet-container{{background:#f4f1ea}}</style>"
-        "<script>addEventListener('load',function(){document.body.dataset.loadedMs="
-        "Math.round(performance.now());});</script>"))
+    page_head(m, title)
     left = folium.FeatureGroup(name=f"改前 before ({len(before)})", show=True)
     _areas(before, "before").add_to(left)
     left.add_to(m.m1)
@@ -64,6 +61,5 @@ def redraw_map(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame | None, moves: 
                          "变动楼栋 moved building": "#6a1b9a"})
     folium.LayerControl(collapsed=False).add_to(m.m1)
     folium.LayerControl(collapsed=False).add_to(m.m2)
-    xmin, ymin, xmax, ymax = before.total_bounds if len(before) else after.total_bounds
-    m.fit_bounds([[ymin, xmin], [ymax, xmax]])
+    fit(m, before if len(before) else after)
     return m
