@@ -53,6 +53,11 @@ def off_street(geoms_m: np.ndarray, streets_m: np.ndarray | None, width_m: float
     return _symmetric(a, b, length, len(geoms_m))
 
 
+def _keeps_band(load, h, r, q, target, band) -> bool:
+    """Whether moving `h` households from region r to q leaves both within `band` of the target."""
+    return abs(load[r] - h - target) <= band and abs(load[q] + h - target) <= band
+
+
 def _move(adj, label, load, hh, m, q) -> bool:
     """Give atom m to region q when its own region stays connected without it; keeps `load` in step."""
     r = label[m]
@@ -85,7 +90,7 @@ def _shorten_cuts(adj, off, label, hh, k, target, tolerance, max_rounds):
                 if q == r:
                     continue
                 gain = w[label[nb] == q].sum() - own  # boundary removed minus boundary added
-                if gain > best_gain and abs(load[r] - hh[m] - target) <= band and abs(load[q] + hh[m] - target) <= band:
+                if gain > best_gain and _keeps_band(load, hh[m], r, q, target, band):
                     best_q, best_gain = q, gain
             if best_q >= 0 and _move(adj, label, load, hh, m, best_q):
                 moved += 1
@@ -234,7 +239,7 @@ def _compact(adj, label, cent, hh, k, target, tolerance, max_rounds):
                 if q == r:
                     continue
                 d = np.hypot(cent[m, 0] - cx[q], cent[m, 1] - cy[q])
-                if d < best_d - 1e-9 and abs(load[r] - hh[m] - target) <= band and abs(load[q] + hh[m] - target) <= band:
+                if d < best_d - 1e-9 and _keeps_band(load, hh[m], r, q, target, band):
                     best_q, best_d = q, d
             if best_q >= 0 and _move(adj, label, load, hh, m, best_q):
                 moved += 1
