@@ -9,13 +9,13 @@ from api import errors
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
-from gis.circle_store import warm_in_background
-from gis.escalation import start_escalation_sweep
-from gis.hotspots import warm_in_background as warm_hotspots
-from gis.request_rules import load_rules
+from gis.reach.circles import warm_in_background
+from gis.command.escalation import start_escalation_sweep
+from gis.command.hotspots import warm_in_background as warm_hotspots
+from gis.command.rules import load_rules
 from maps.assets import mount_static
-from gis.db import get_engine
-from gis.engine_cache import EngineCache
+from gis.store.db import get_engine
+from gis.locate.cache import EngineCache
 from gis.settings import Settings, get_settings
 
 

@@ -38,8 +38,8 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _engine():
-    from gis.db import get_engine
-    from gis.embedded import EmbeddedError
+    from gis.store.db import get_engine
+    from gis.store.embedded import EmbeddedError
 
     try:
         return get_engine()
@@ -51,7 +51,7 @@ def _engine():
 @db_app.command("up")
 def db_up(as_json: bool = JsonOpt):
     """Start (or reuse) the database and apply the migrations."""
-    from gis.db import resolve_url
+    from gis.store.db import resolve_url
 
     _engine()
     url = resolve_url()
@@ -61,7 +61,7 @@ def db_up(as_json: bool = JsonOpt):
 @db_app.command("down")
 def db_down(as_json: bool = JsonOpt):
     """Stop the embedded cluster (does nothing for an external WANGGE_DATABASE_URL)."""
-    from gis import embedded
+    from gis.store import embedded
     from gis.settings import get_settings
 
     s = get_settings()
@@ -75,8 +75,8 @@ def db_down(as_json: bool = JsonOpt):
 @db_app.command("url")
 def db_url(as_json: bool = JsonOpt):
     """Print the database URL in use (starting the embedded cluster if needed)."""
-    from gis.db import resolve_url
-    from gis.embedded import EmbeddedError
+    from gis.store.db import resolve_url
+    from gis.store.embedded import EmbeddedError
 
     try:
         url = resolve_url()
@@ -167,9 +167,9 @@ def import_osm(file: Path, as_json: bool = JsonOpt):
 def _locator(required: bool = True):
     """(engine, the active generation's locate engine, settings); with `required`, refuses when no
     generation is active yet."""
-    from gis.db import session_scope
-    from gis.generations import active_id
-    from gis.locate import build_engine
+    from gis.store.db import session_scope
+    from gis.store.generations import active_id
+    from gis.locate.engine import build_engine
     from gis.settings import get_settings
 
     engine = _engine()
@@ -220,7 +220,7 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
             _fail(f"cannot read {file}: {exc}")
         x, y = to_wgs84(np.array(xs), np.array(ys), crs)
         codes = locator.locate_codes(x, y)
-        from gis.models import LEVELS
+        from gis.store.models import LEVELS
         results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS}}
                    for k, i in enumerate(ids)]
         _out({"generation": gen, "results": results}, True)
@@ -236,7 +236,7 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
 @app.command()
 def geocode(query: str, limit: int = typer.Option(5, min=1, max=20), as_json: bool = JsonOpt):
     """Registry addresses for free text, best first, with score, level and whether it is confident."""
-    from gis.geocode import load_geocoder
+    from gis.address.geocode import load_geocoder
 
     engine, locator, _s = _locator(required=False)
     answer = load_geocoder(engine, locator).geocode(query, limit)
@@ -251,8 +251,8 @@ def geocode(query: str, limit: int = typer.Option(5, min=1, max=20), as_json: bo
 def coverage(level: str = typer.Option("community", help="street | community | grid | unit"),
              as_json: bool = JsonOpt):
     """Households within 5, 10 and 15 minutes' walk of a station, per area."""
-    from gis.models import LEVELS
-    from gis.service_area import coverage_report
+    from gis.store.models import LEVELS
+    from gis.reach.service_area import coverage_report
 
     if level not in LEVELS:
         _fail(f"--level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
@@ -276,7 +276,7 @@ app.add_typer(requests_app, name="requests")
 def _when(value: Optional[str], name: str):
     from datetime import datetime
 
-    from gis.windows import TZ
+    from gis.command.periods import TZ
 
     if value is None:
         return None
@@ -290,8 +290,8 @@ def _when(value: Optional[str], name: str):
 @requests_app.command("escalate")
 def requests_escalate(as_json: bool = JsonOpt):
     """Raise every open request past its deadline to the street now (the server does this every minute)."""
-    from gis.db import session_scope
-    from gis.request_loop import escalate_overdue
+    from gis.store.db import session_scope
+    from gis.command.loop import escalate_overdue
 
     with session_scope(_engine()) as s:
         ids = escalate_overdue(s)
@@ -306,8 +306,8 @@ def hotspots(days: float = typer.Option(30, help="window length, ending at --end
              resolution: int = typer.Option(8, help="H3 resolution (unit h3)"), top: int = typer.Option(10),
              as_json: bool = JsonOpt):
     """Getis-Ord Gi* hotspots of requests (FDR classes, trend against the window before)."""
-    from gis import hotspots as hs
-    from gis.windows import request_window
+    from gis.command import hotspots as hs
+    from gis.command.periods import request_window
 
     engine, loc, s = _locator()
     try:
@@ -329,8 +329,8 @@ def rankings(month: Optional[str] = typer.Option(None, help="YYYY-MM; default: t
     """The monthly grid scoreboard with the two lowest named."""
     from datetime import datetime
 
-    from gis.rankings import scoreboard
-    from gis.windows import TZ, WindowError, month_window
+    from gis.command.rankings import scoreboard
+    from gis.command.periods import TZ, WindowError, month_window
 
     engine, loc, _s = _locator()
     try:
@@ -354,7 +354,7 @@ def map_page(name: str = typer.Argument(..., help="grids | coverage | heatmap | 
              step: str = typer.Option("day", help="heatmap frames: hour | day | week")):
     """Write a map page as one standalone HTML file: every script, style and font inside it, so it
     opens from disk with no server and no internet."""
-    from gis.windows import WindowError
+    from gis.command.periods import WindowError
     from maps.assets import inline
     from maps.pages import PAGES, PageError
 
@@ -385,8 +385,9 @@ def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | un
                    as_json: bool = JsonOpt):
     """Check new boundaries from FILE (GeoJSON, GeoPackage, Shapefile; any declared CRS): findings,
     impact, and a draft generation when valid (commit it with `wangge redraw commit ID`)."""
-    from gis import redraw, redraw_requests
-    from gis.db import session_scope
+    from gis.redraw import propose
+    from gis.redraw import asked
+    from gis.store.db import session_scope
     from gis.settings import get_settings
 
     s = get_settings()
@@ -394,10 +395,10 @@ def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | un
               "unit": (s.unit_households_min, s.unit_households_max)}
     engine = _engine()
     try:
-        p = redraw_requests.from_file(file, level, parent, code_field, name_field)
+        p = asked.from_file(file, level, parent, code_field, name_field)
         with session_scope(engine) as session:
-            out = redraw.propose(session, p, "cli", ranges)
-    except redraw.RedrawError as exc:
+            out = propose.propose(session, p, "cli", ranges)
+    except propose.RedrawError as exc:
         _fail(str(exc))
     lines = [f"redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
              + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")]
@@ -411,13 +412,13 @@ def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | un
 @redraw_app.command("commit")
 def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
     """Make a valid proposal's draft the active generation (refused when another commit came first)."""
-    from gis import redraw
-    from gis.db import session_scope
+    from gis.redraw import propose
+    from gis.store.db import session_scope
 
     try:
         with session_scope(_engine()) as session:
-            gen = redraw.commit(session, redraw_id, "cli")
-    except (redraw.RedrawConflict, redraw.RedrawNotFound) as exc:
+            gen = propose.commit(session, redraw_id, "cli")
+    except (propose.RedrawConflict, propose.RedrawNotFound) as exc:
         _fail(str(exc))
     _out({"generation": gen}, as_json, f"generation {gen} is active")
 
@@ -428,7 +429,7 @@ def keys_create(role: str = typer.Option(..., help="consumer | command | planner
                 as_json: bool = JsonOpt):
     """Create an API key with a role and print it (it is stored hashed; keep it)."""
     from gis import keys
-    from gis.db import session_scope
+    from gis.store.db import session_scope
 
     try:
         with session_scope(_engine()) as s:
@@ -444,7 +445,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1):
     """Run the HTTP API and the map pages."""
     import uvicorn
 
-    from gis.db import resolve_url
+    from gis.store.db import resolve_url
 
     _engine()  # start and migrate once here, so workers find the database ready
     os.environ["WANGGE_DATABASE_URL"] = resolve_url()

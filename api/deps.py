@@ -8,9 +8,9 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
 
 from gis import keys
-from gis.db import session_scope
-from gis.engine_cache import EngineCache
-from gis.locate import LocateEngine
+from gis.store.db import session_scope
+from gis.locate.cache import EngineCache
+from gis.locate.engine import LocateEngine
 from gis.settings import Settings
 
 KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time

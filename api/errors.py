@@ -17,8 +17,8 @@ def _field(loc) -> str:
 def install(app: FastAPI) -> None:
     from fastapi.encoders import jsonable_encoder
 
-    from gis.request_loop import LoopError
-    from gis.windows import WindowError
+    from gis.command.loop import LoopError
+    from gis.command.periods import WindowError
 
     @app.exception_handler(LoopError)
     async def loop_error(request: Request, exc: LoopError):

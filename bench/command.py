@@ -2,7 +2,7 @@
 
     .venv/bin/wangge demo --scale city && .venv/bin/python bench/command.py [--month 2026-10]
 
-1. Hotspots for one month and all grids: ours (`gis.hotspots.hotspots`: counts from the grid code
+1. Hotspots for one month and all grids: ours (`gis.command.hotspots.hotspots`: counts from the grid code
    stored on each request, cached Queen weights, esda G_Local star with 999 permutations, FDR classes,
    and the trend against the month before) side by side with the same esda call on a geopandas frame
    loaded from PostGIS (read_postgis of the month's requests and the grids, sjoin, groupby, libpysal
@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.locate import machine  # noqa: E402
-from gis import hotspots as hs  # noqa: E402
-from gis.db import get_engine, session_scope  # noqa: E402
-from gis.generations import active_id  # noqa: E402
-from gis.locate import build_engine  # noqa: E402
+from gis.command import hotspots as hs
+from gis.store.db import get_engine, session_scope  # noqa: E402
+from gis.store.generations import active_id  # noqa: E402
+from gis.locate.engine import build_engine  # noqa: E402
 from gis.settings import get_settings  # noqa: E402
-from gis.windows import TZ, month_window, shift_month  # noqa: E402
+from gis.command.periods import TZ, month_window, shift_month  # noqa: E402
 
 
 def peer(engine, gen, start, end, permutations, seed):

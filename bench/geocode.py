@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.locate import machine  # noqa: E402
-from gis.db import get_engine, session_scope  # noqa: E402
-from gis.generations import active_id  # noqa: E402
-from gis.geocode import load_geocoder  # noqa: E402
-from gis.locate import build_engine  # noqa: E402
+from gis.store.db import get_engine, session_scope  # noqa: E402
+from gis.store.generations import active_id  # noqa: E402
+from gis.address.geocode import load_geocoder  # noqa: E402
+from gis.locate.engine import build_engine  # noqa: E402
 
 PATTERN = re.compile(r"(山东省济南市)(历下区)(.+?街道)(.+?社区)(.+?(?:大道|路|街|巷))(\d+)号(.+?)(\d+)栋(\d+)单元")
 CN = "零一二三四五六七八九"

@@ -30,11 +30,11 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gis.db import get_engine, resolve_url, session_scope  # noqa: E402
-from gis.generations import active_id  # noqa: E402
-from gis.locate import build_engine  # noqa: E402
-from gis.locate_sql import locate_codes_sql  # noqa: E402
-from gis import keys  # noqa: E402
+from gis.store.db import get_engine, resolve_url, session_scope  # noqa: E402
+from gis.store.generations import active_id  # noqa: E402
+from gis.locate.engine import build_engine  # noqa: E402
+from gis.locate.sql import locate_codes_sql  # noqa: E402
+from gis import keys
 
 
 def machine() -> str:

@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.locate import machine  # noqa: E402
-from gis.db import get_engine, session_scope  # noqa: E402
-from gis.generations import active_id  # noqa: E402
-from gis.locate import build_engine  # noqa: E402
-from gis.network import StationReach  # noqa: E402
-from gis.service_area import circle, coverage_table, reach_m, walk_to_nearest  # noqa: E402
+from gis.store.db import get_engine, session_scope  # noqa: E402
+from gis.store.generations import active_id  # noqa: E402
+from gis.locate.engine import build_engine  # noqa: E402
+from gis.reach.network import StationReach  # noqa: E402
+from gis.reach.service_area import circle, coverage_table, reach_m, walk_to_nearest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 

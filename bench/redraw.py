@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.locate import machine  # noqa: E402
 from data.demo_city import build_city  # noqa: E402
-from gis.autoredraw import adjacency, best_partition, on_street_share, polsby_popper  # noqa: E402
+from gis.redraw.partition import adjacency, best_partition, on_street_share, polsby_popper  # noqa: E402
 
 warnings.filterwarnings("ignore")
 TARGET = 375

@@ -411,7 +411,7 @@ def _lifecycle(rng, req: pd.DataFrame, grid_of: np.ndarray) -> pd.DataFrame:
     """Where each request stands at END: colour and deadline from the shipped rules; handling time set
     by the grid's own pace (a few grids are slow), so on-time rates, ratings and rankings differ; the
     ones still running at END are open (and past their deadline: escalated for supervision)."""
-    from gis.request_rules import load_rules
+    from gis.command.rules import load_rules
 
     rules = load_rules()
     n = len(req)

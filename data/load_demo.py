@@ -11,10 +11,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from data.demo_city import build_city
-from gis import bulk, generations, keys
-from gis.db import session_scope
-from gis.locate import LevelData
-from gis.models import LEVELS
+from gis import keys
+from gis.store import bulk
+from gis.store import generations
+from gis.store.db import session_scope
+from gis.locate.engine import LevelData
+from gis.store.models import LEVELS
 
 _GEOD = Geod(ellps="WGS84")
 

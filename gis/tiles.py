@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gis import generations
-from gis.models import LEVELS
+from gis.store import generations
+from gis.store.models import LEVELS
 
 MAX_ZOOM = 22
 EXTENT, BUFFER = 4096, 64  # tile coordinate grid and the margin (in those units) kept around a tile

@@ -11,15 +11,15 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis import hotspots as hs
-from gis.areas import children
-from gis.locate import LocateEngine
-from gis.rankings import scoreboard
-from gis.request_loop import OPEN_SQL
-from gis.circle_store import station_circles
-from gis.service_area import coverage_table, household_walks, reach_m
+from gis.command import hotspots as hs
+from gis.store.areas import children
+from gis.locate.engine import LocateEngine
+from gis.command.rankings import scoreboard
+from gis.command.loop import OPEN_SQL
+from gis.reach.circles import station_circles
+from gis.reach.service_area import coverage_table, household_walks, reach_m
 from gis.settings import Settings
-from gis.windows import TZ, month_window, request_window
+from gis.command.periods import TZ, month_window, request_window
 from maps.assets import render
 
 

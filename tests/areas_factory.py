@@ -1,8 +1,10 @@
 """Write small synthetic generations straight into the test database (bypassing importers)."""
 from __future__ import annotations
 
-from gis import bulk, generations
-from gis.db import session_scope
+from gis.store import bulk
+
+from gis.store import generations
+from gis.store.db import session_scope
 
 
 def write_generation(engine, features: list[tuple[str, str, str, str | None, object]], activate=True) -> int:

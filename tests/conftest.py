@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from gis import db as gdb
+from gis.store import db as gdb
 from gis.settings import Settings
 
 DATA_TABLES = ("poi", "service_circle", "redraw", "generation_activation", "request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
-from gis.areas import AreaQueryError, feature_collection
+from gis.store.areas import AreaQueryError, feature_collection
 from gis import keys
-from gis.db import session_scope
+from gis.store.db import session_scope
 
 router = APIRouter(prefix="/v1", tags=["areas"])
 

@@ -6,8 +6,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
-from gis import generations, keys
-from gis.db import session_scope
+from gis import keys
+from gis.store import generations
+from gis.store.db import session_scope
 
 router = APIRouter(prefix="/v1", tags=["generations"])
 

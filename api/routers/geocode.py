@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from api.deps import get_locator, require
 from api.routers.locate import check_crs, json_response
 from gis.coords import to_wgs84
-from gis.locate import LocateEngine
+from gis.locate.engine import LocateEngine
 
 router = APIRouter(prefix="/v1", tags=["geocode"])
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["geocode"])
 def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
     """One geocoder per locate engine, the last GEOCODERS_KEPT kept per process (the active map and the
     history ones asked with generation=/at=); the registry is re-read when an engine is rebuilt."""
-    from gis.geocode import load_geocoder
+    from gis.address.geocode import load_geocoder
 
     state = request.app.state
     if getattr(state, "geocoders", None) is None:

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db
-from gis.db import ping
+from gis.store.db import ping
 
 router = APIRouter(tags=["health"])
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
-from gis import hotspots as hs
-from gis.locate import LocateEngine
+from gis.command import hotspots as hs
+from gis.locate.engine import LocateEngine
 from gis.settings import Settings
-from gis.windows import request_window
+from gis.command.periods import request_window
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 

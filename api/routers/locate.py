@@ -11,12 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import get_locator, get_settings_dep, require
-from gis import generations, keys
-from gis.db import session_scope
-from gis.windows import TZ
+from gis import keys
+from gis.store import generations
+from gis.store.db import session_scope
+from gis.command.periods import TZ
 from gis.coords import CRS_NAMES, to_wgs84
-from gis.locate import LocateEngine
-from gis.models import LEVELS
+from gis.locate.engine import LocateEngine
+from gis.store.models import LEVELS
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["locate"])

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
 from api.deps import api_key_from, get_db, get_locator, get_settings_dep, require
-from gis.locate import LocateEngine
+from gis.locate.engine import LocateEngine
 from gis.settings import Settings
 from maps import pages
 

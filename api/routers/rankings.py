@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, require
-from gis.locate import LocateEngine
-from gis.rankings import scoreboard
-from gis.windows import TZ, month_window
+from gis.locate.engine import LocateEngine
+from gis.command.rankings import scoreboard
+from gis.command.periods import TZ, month_window
 
 router = APIRouter(prefix="/v1", tags=["rankings"])
 

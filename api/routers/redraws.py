@@ -7,15 +7,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_settings_dep, require
-from gis import redraw, redraw_requests
-from gis.db import session_scope
+from gis.redraw import propose
+from gis.redraw import asked
+from gis.store.db import session_scope
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["redraws"])
 
 
 @router.post("/redraws")
-def propose(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102001001",
+def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102001001",
                                               "features": {"type": "FeatureCollection", "features": []}}]),
             role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
             settings: Settings = Depends(get_settings_dep)):
@@ -23,10 +24,10 @@ def propose(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102
     ranges = {"grid": (settings.grid_households_min, settings.grid_households_max),
               "unit": (settings.unit_households_min, settings.unit_households_max)}
     try:
-        p = redraw.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"))
+        p = propose.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"))
         with session_scope(engine) as session:
-            return redraw.propose(session, p, f"api:{role}", ranges)
-    except redraw.RedrawError as exc:
+            return propose.propose(session, p, f"api:{role}", ranges)
+    except propose.RedrawError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
@@ -37,8 +38,8 @@ def _propose_made(engine, settings, role, make, *args, **kw):
     try:
         with session_scope(engine) as session:
             p = make(session, *args, **kw)
-            return redraw.propose(session, p, f"api:{role}", ranges)
-    except redraw.RedrawError as exc:
+            return propose.propose(session, p, f"api:{role}", ranges)
+    except propose.RedrawError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
@@ -51,7 +52,7 @@ def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k"
     where the balance allows. With `"level": "unit"` and a grid as parent: regroup that grid's
     ten-household units from its registry entrances."""
     if body.get("level", "grid") == "unit":
-        return _propose_made(engine, settings, role, redraw_requests.auto_units, str(body.get("parent", "")),
+        return _propose_made(engine, settings, role, asked.auto_units, str(body.get("parent", "")),
                              (settings.unit_households_min, settings.unit_households_max))
     if body.get("level", "grid") != "grid":
         raise HTTPException(422, "level: grid (a community's grids) or unit (a grid's units)")
@@ -61,7 +62,7 @@ def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k"
     tol = body.get("tolerance", 0.10)
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise HTTPException(422, "tolerance: a share between 0 and 1 (0.10 = ±10 %)")
-    return _propose_made(engine, settings, role, redraw_requests.auto, str(body.get("parent", "")), k,
+    return _propose_made(engine, settings, role, asked.auto, str(body.get("parent", "")), k,
                          (settings.grid_households_min, settings.grid_households_max), float(tol),
                          int(body.get("seed", 0)))
 
@@ -74,7 +75,7 @@ def propose_split(body: dict = Body(..., examples=[{"grid": "370102001001003", "
     parts = body.get("parts", 2)
     if not isinstance(parts, int):
         raise HTTPException(422, "parts: a whole number")
-    return _propose_made(engine, settings, role, redraw_requests.split, str(body.get("grid", "")), parts)
+    return _propose_made(engine, settings, role, asked.split, str(body.get("grid", "")), parts)
 
 
 @router.post("/redraws/merge")
@@ -85,7 +86,7 @@ def propose_merge(body: dict = Body(..., examples=[{"grids": ["370102001001003",
     grids = body.get("grids")
     if not isinstance(grids, list) or not all(isinstance(g, str) for g in grids):
         raise HTTPException(422, "grids: a list of grid codes")
-    return _propose_made(engine, settings, role, redraw_requests.merge, grids)
+    return _propose_made(engine, settings, role, asked.merge, grids)
 
 
 @router.post("/redraws/file")
@@ -105,7 +106,7 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
         path = Path(tmp) / f"proposal{suffix}"
         path.write_bytes(data)
         return await run_in_threadpool(_propose_made, engine, settings, role,
-                                       lambda _session: redraw_requests.from_file(path, level, parent, code_field,
+                                       lambda _session: asked.from_file(path, level, parent, code_field,
                                                                                   name_field))
 
 
@@ -128,10 +129,10 @@ def commit(redraw_id: int, request: Request, role: str = Depends(require("redraw
     when another commit came first."""
     try:
         with session_scope(engine) as session:
-            gen = redraw.commit(session, redraw_id, f"api:{role}")
-    except redraw.RedrawNotFound as exc:
+            gen = propose.commit(session, redraw_id, f"api:{role}")
+    except propose.RedrawNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    except redraw.RedrawConflict as exc:
+    except propose.RedrawConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     request.app.state.engine_cache.invalidate()
     return {"generation": gen}

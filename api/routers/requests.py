@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 from api.deps import get_db, get_locator, get_rules, require
 from api.routers.locate import check_crs, mask_phone
 from gis import keys
-from gis import request_loop as loop
+from gis.command import loop
 from gis.coords import to_wgs84
-from gis.db import session_scope
-from gis.locate import LocateEngine
-from gis.request_rules import Rules
-from gis.windows import month_window
+from gis.store.db import session_scope
+from gis.locate.engine import LocateEngine
+from gis.command.rules import Rules
+from gis.command.periods import month_window
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 

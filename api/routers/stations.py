@@ -12,11 +12,11 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
 from api.routers.locate import check_crs, json_response
-from gis.circle_store import station_circles
+from gis.reach.circles import station_circles
 from gis.coords import to_wgs84
-from gis.locate import LocateEngine
-from gis.models import LEVELS
-from gis.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
+from gis.locate.engine import LocateEngine
+from gis.store.models import LEVELS
+from gis.reach.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["stations"])

@@ -13,10 +13,10 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis import bulk
+from gis.store import bulk
 from gis.coords import CRS_NAMES, normalize_crs, to_wgs84
-from gis.db import session_scope
-from gis.address_text import parse_registry
+from gis.store.db import session_scope
+from gis.address.text import parse_registry
 from gis.importers.common import ImportRefused, audit
 
 REQUIRED = ("address", "lon", "lat")

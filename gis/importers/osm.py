@@ -8,8 +8,10 @@ import numpy as np
 import shapely
 from sqlalchemy import text
 
-from gis import bulk, generations
-from gis.db import session_scope
+from gis.store import bulk
+
+from gis.store import generations
+from gis.store.db import session_scope
 from gis.importers.common import ImportRefused, audit
 
 

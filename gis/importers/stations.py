@@ -8,10 +8,12 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from gis import bulk, generations
-from gis.db import session_scope
+from gis.store import bulk
+
+from gis.store import generations
+from gis.store.db import session_scope
 from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
-from gis.models import STATION_KINDS
+from gis.store.models import STATION_KINDS
 
 KIND_NAMES = {"党群服务中心": "party_service_center", "便民服务站": "convenience_station", "红色驿站": "red_post"}
 

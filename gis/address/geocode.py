@@ -1,0 +1,218 @@
+"""The geocoder: free text → registry addresses, with a calibrated score, a precision level and an honest
+`confident` flag. Exact components first (road + house number, estate + building + unit), fuzzy names
+(rapidfuzz) only for the road and estate vocabularies, and a number the registry lacks falls back to its
+road — never to another building.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
+
+LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
+FUZZY_MIN = 75
+_ROAD_RE = re.compile(r"([^\d]{2,10}?(?:大道|路|街|巷))")
+_ESTATE_RE = re.compile(r"([^\d]{2,10}?(?:" + "|".join(ESTATE_SUFFIXES) + "))")
+
+
+@dataclass
+class Registry:
+    address: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    road: np.ndarray
+    house: np.ndarray
+    estate: np.ndarray
+    building: np.ndarray
+    unit: np.ndarray
+    grid: np.ndarray
+
+
+class Geocoder:
+    def __init__(self, reg: Registry, areas: dict[str, tuple[str, str, float, float]] | None = None):
+        """areas: normalised name → (level, code, name, lon, lat) for districts, streets and communities."""
+        self.r = reg
+        self.areas = areas or {}
+        self.by_road_house = defaultdict(list)
+        self.by_road = defaultdict(list)
+        self.by_estate = defaultdict(list)
+        for i, (rd, hn, es) in enumerate(zip(reg.road, reg.house, reg.estate)):
+            if rd:
+                self.by_road[rd].append(i)
+                if hn:
+                    self.by_road_house[(rd, hn)].append(i)
+            if es:
+                self.by_estate[estate_core(es)].append(i)
+        self.roads = sorted(self.by_road, key=len, reverse=True)
+        self.estates = sorted(self.by_estate, key=len, reverse=True)
+        self.area_names = sorted(self.areas, key=len, reverse=True)
+        self._tree = None
+
+    # -- finding names ------------------------------------------------------------------------------
+    def _admin(self, s: str) -> tuple[list, str]:
+        found = []
+        for name in self.area_names:
+            if name in s:
+                found.append(self.areas[name])
+                s = s.replace(name, "")
+        return found, s
+
+    def _road(self, s: str, house: str | None, estate: str | None) -> tuple[str | None, float, str]:
+        """The road named in `s`: an exact name, else among the close ones by edit ratio, preferring one
+        that has the house number asked for — in the estate asked for."""
+        for rd in self.roads:
+            if rd in s:
+                return rd, 1.0, s.replace(rd, "", 1)
+        m = _ROAD_RE.search(s)
+        if m and self.roads:
+            near = process.extract(m.group(1), self.roads, scorer=fuzz.ratio, limit=40, score_cutoff=FUZZY_MIN)
+            if near:
+                def rank(n):
+                    rows = self.by_road_house.get((n[0], house), []) if house else []
+                    agrees = bool(estate) and any(estate_core(self.r.estate[i]) == estate for i in rows)
+                    return (agrees, bool(rows), n[1])
+                best = max(near, key=rank)
+                return best[0], best[1] / 100, s.replace(m.group(1), "", 1)
+        return None, 0.0, s
+
+    def _estate(self, s: str) -> tuple[str | None, float]:
+        for core in self.estates:
+            if len(core) >= 2 and core in s:
+                return core, 1.0
+        m = _ESTATE_RE.search(s)
+        if m and self.estates:
+            best = process.extractOne(estate_core(m.group(1)), self.estates, scorer=fuzz.ratio)
+            if best and best[1] >= FUZZY_MIN:
+                return best[0], best[1] / 100
+        return None, 0.0
+
+    def nearest(self, lon: float, lat: float) -> dict | None:
+        """The registry address nearest a point (KD-tree on a local metric plane, built on first use)."""
+        if not len(self.r.lon):
+            return None
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+            self._k = np.cos(np.radians(float(np.mean(self.r.lat))))
+            self._tree = cKDTree(np.column_stack([self.r.lon * 111_320 * self._k, self.r.lat * 111_320]))
+        d, i = self._tree.query([lon * 111_320 * self._k, lat * 111_320])
+        return {**self._row(int(i), "building", 1.0), "distance_m": round(float(d), 1)}
+
+    # -- answering ----------------------------------------------------------------------------------
+    def _row(self, i: int, level: str, score: float) -> dict:
+        r = self.r
+        return {"address": r.address[i], "lon": float(r.lon[i]), "lat": float(r.lat[i]), "score": round(score, 3),
+                "level": level, "grid": r.grid[i]}
+
+    def _centroid(self, rows: list[int], label: str, level: str, score: float, grid=None) -> dict:
+        r = self.r
+        return {"address": label, "lon": float(np.mean(r.lon[rows])), "lat": float(np.mean(r.lat[rows])),
+                "score": round(score, 3), "level": level, "grid": grid}
+
+    def geocode(self, query: str, limit: int = 5) -> dict:
+        s = normalize(query)
+        if not s:
+            return {"query": query, "normalized": s, "confident": False, "candidates": []}
+        nums = numbers(s)
+        admin, rest = self._admin(s)
+        estate, est_q = self._estate(rest)
+        road, road_q, rest = self._road(rest, nums.get("house_number"), estate)
+        r = self.r
+        cands: list[dict] = []
+        conflict: list[str] = []
+
+        def narrow(rows):
+            """Filter by building and unit; a number that matches nothing stops here (None)."""
+            level = "building"
+            if estate:
+                same = [i for i in rows if estate_core(r.estate[i]) == estate]
+                if same:
+                    full = [i for i in same if r.estate[i] and r.estate[i] in s]  # 花园 said: not the 苑
+                    rows = full or same
+                else:  # the road's number is in another estate: the names disagree; trust the number
+                    conflict.append(estate)
+            if "building" in nums:
+                rows = [i for i in rows if r.building[i] == nums["building"]]
+                if not rows:
+                    return None, None
+                if "unit" in nums:
+                    rows_u = [i for i in rows if r.unit[i] == nums["unit"]]
+                    if not rows_u:
+                        return None, None
+                    rows, level = rows_u, "unit"
+            return rows, level
+
+        quality = min(road_q if road else 1.0, est_q if estate else 1.0)
+        number_missing = False   # a number the named road does not have
+        number_unplaced = "house_number" in nums and not road  # a number we cannot check
+        number_found = False
+        if road and "house_number" in nums:
+            rows = self.by_road_house.get((road, nums["house_number"]), [])
+            number_missing = not rows
+            number_found = bool(rows)
+            if rows:
+                got, level = narrow(rows)
+                if got:
+                    penalty = 0.8 if conflict else 1.0
+                    cands = [self._row(i, level, LEVEL_SCORE[level] * quality * penalty) for i in got]
+        # A house number the road does not have: answer with the road, never with some building.
+        if not cands and estate and "building" in nums and not number_missing and not number_found:
+            got, level = narrow(self.by_estate[estate])
+            if got:
+                cands = [self._row(i, level, LEVEL_SCORE[level] * quality * 0.98) for i in got]
+        if not cands and road:
+            rows = self.by_road[road]
+            cands = [self._centroid(rows, road, "road", LEVEL_SCORE["road"] * road_q)]
+        if not cands and estate and not number_missing:
+            rows = self.by_estate[estate]
+            cands = [self._centroid(rows, estate, "road", LEVEL_SCORE["road"] * est_q * 0.9)]
+        if not cands and admin:
+            level, code, name, lon, lat = max(admin, key=lambda a: LEVEL_SCORE[a[0]])
+            cands = [{"address": name, "code": code, "lon": lon, "lat": lat, "score": LEVEL_SCORE[level],
+                      "level": level, "grid": None}]
+        cands.sort(key=lambda c: -c["score"])
+        top = cands[0] if cands else None
+        unique = top is not None and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
+        # Confident only when one registry entrance (or one building, when no unit was asked for) is
+        # left, and the names behind it matched exactly or, at unit precision, with at most a typo.
+        confident = bool(unique and not number_missing and not number_unplaced and not conflict and (
+            (top["level"] == "unit" and quality >= 0.75)
+            or (top["level"] == "building" and quality >= 0.9 and "building" in nums and "unit" not in nums)))
+        return {"query": query, "normalized": s, "confident": confident, "components": nums,
+                "candidates": cands[:limit]}
+
+
+def load_geocoder(engine: Engine, locator=None) -> Geocoder:
+    """The registry from PostGIS (components parsed when the row has none), grid codes by the engine."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT address, components, ST_X(geom) AS x, ST_Y(geom) AS y FROM address "
+                                 "ORDER BY id")).all()
+    comps = [(r.components or {}) if (r.components or {}).get("road") else parse_registry(r.address) for r in rows]
+
+    def col(k, strip=""):
+        return np.array([normalize(str(c.get(k) or "")).removesuffix(strip) for c in comps], dtype=object)
+
+    lon = np.array([r.x for r in rows], float)
+    lat = np.array([r.y for r in rows], float)
+    grid = np.full(len(rows), None, dtype=object)
+    areas = {}
+    if locator is not None and "grid" in locator.levels and len(rows):
+        grid = np.array(locator.locate_codes(lon, lat)["grid"], dtype=object)
+    if locator is not None:
+        for level in ("district", "street", "community"):
+            d = locator.levels.get(level)
+            if d is None:
+                continue
+            for code, name, g in zip(d.codes, d.names, d.geoms):
+                p = g.representative_point()
+                areas[normalize(name)] = (level, code, name, p.x, p.y)
+    reg = Registry(np.array([r.address for r in rows], dtype=object), lon, lat, col("road"),
+                   col("house_number", "号"), col("estate"), col("building", "栋"), col("unit", "单元"), grid)
+    return Geocoder(reg, areas)
+

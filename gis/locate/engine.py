@@ -1,0 +1,238 @@
+"""The locate engine: every level's index for one generation, plus who and what answers there.
+
+Built once per generation and process from the record (PostGIS) and answering in memory; it gives
+the same area as `ST_Covers ... ORDER BY code COLLATE "C" LIMIT 1` for every point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from gis.locate.index import EMPTY, M_PER_DEG, LevelIndex
+from gis.store.models import LEVELS
+from gis.reach.network import StationReach, load_graph
+
+# Staff roles in the order a locate answer lists them, and the level each one sits at.
+STAFF_ORDER = ("grid_worker", "grid_leader", "unit_leader", "holding_department", "community_secretary")
+
+
+@dataclass
+class LevelData:
+    """Areas of one level in code order (the C collation: plain code-point order)."""
+
+    codes: np.ndarray
+    names: np.ndarray
+    parents: np.ndarray
+    households: np.ndarray
+    geoms: np.ndarray
+    index: LevelIndex
+    area_ids: np.ndarray | None = None  # the immutable area rows, in the same order
+    weights: object = None  # spatial weights over these areas (gis.command.hotspots), built on first use
+
+    @classmethod
+    def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
+        codes = np.asarray(codes, dtype=object)
+        order = np.argsort(np.array([c.encode("utf-8") for c in codes], dtype=object), kind="stable")
+        geoms = np.asarray(geoms, dtype=object)[order]
+        return cls(codes[order], np.asarray(names, dtype=object)[order],
+                   np.asarray(parents, dtype=object)[order], np.asarray(households)[order],
+                   geoms, LevelIndex(geoms), None if area_ids is None else np.asarray(area_ids)[order])
+
+
+@dataclass
+class Stations:
+    """Service stations with a KD-tree on a local metric plane (straight-line nearest)."""
+
+    ids: np.ndarray
+    names: np.ndarray
+    kinds: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    lat0: float = 0.0
+    tree: cKDTree | None = None
+
+    def __post_init__(self):
+        if len(self.ids):
+            self.lat0 = float(np.mean(self.lat))
+            self.tree = cKDTree(self._xy(self.lon, self.lat))
+
+    def _xy(self, lon, lat):
+        return np.column_stack([np.asarray(lon) * M_PER_DEG * np.cos(np.radians(self.lat0)),
+                                np.asarray(lat) * M_PER_DEG])
+
+    def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
+        if self.tree is None or k <= 0:
+            return []
+        k = min(k, len(self.ids))
+        dist, idx = self.tree.query(self._xy([lon], [lat]), k=k)
+        dist, idx = np.atleast_1d(dist[0]), np.atleast_1d(idx[0])
+        return [{"id": int(self.ids[i]), "name": self.names[i], "kind": self.kinds[i],
+                 "lon": float(self.lon[i]), "lat": float(self.lat[i]),
+                 "distance_m": round(float(d), 1), "method": "straight_line"} for d, i in zip(dist, idx)]
+
+
+@dataclass
+class LocateEngine:
+    generation: int | None
+    levels: dict[str, LevelData]
+    staff: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    stations: Stations | None = None
+    reach: StationReach | None = None
+    speed_m_s: float = 1.0
+    network_version: int = 0  # the newest network edge id: it changes whenever the network is replaced
+
+    def nearest_stations(self, lon: float, lat: float, k: int) -> list[dict]:
+        """Nearest stations by walking on the network (snap distances included); unreachable ones are
+        left out. Without a network: straight line, and each entry says so."""
+        if self.stations is None or not len(self.stations.ids):
+            return []
+        if self.reach is None:
+            return self.stations.nearest(lon, lat, k)
+        idx, dist = self.reach.nearest([lon], [lat], k)
+        s = self.stations
+        return [{"id": int(s.ids[i]), "name": s.names[i], "kind": s.kinds[i], "lon": float(s.lon[i]),
+                 "lat": float(s.lat[i]), "walk_m": round(float(d), 1),
+                 "walk_min": round(float(d) / self.speed_m_s / 60.0, 1), "method": "walking"}
+                for i, d in zip(idx[0], dist[0]) if i >= 0]
+
+    def locate(self, lon, lat) -> dict[str, np.ndarray]:
+        """Index (into each level's code-ordered arrays) of the answering area, -1 where none."""
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        return {lvl: d.index.query(lon, lat) for lvl, d in self.levels.items()}
+
+    def locate_codes(self, lon, lat) -> dict[str, list]:
+        out = {}
+        for lvl, idx in self.locate(lon, lat).items():
+            codes = self.levels[lvl].codes
+            out[lvl] = [codes[i] if i != EMPTY else None for i in idx.tolist()]
+        return out
+
+    def area(self, level: str, i: int) -> dict | None:
+        if i == EMPTY or level not in self.levels:
+            return None
+        d = self.levels[level]
+        return {"code": d.codes[i], "name": d.names[i]}
+
+    def areas_at(self, lon: float, lat: float) -> dict[str, dict | None]:
+        """Every level's answering area ({code, name}) at one WGS84 point, None where there is none."""
+        return {lvl: self.area(lvl, self.levels[lvl].index.query_one(lon, lat)) if lvl in self.levels else None
+                for lvl in LEVELS}
+
+    def answer_one(self, lon: float, lat: float, k_stations: int = 3) -> dict:
+        """The full locate answer for one WGS84 point (phones still unmasked: the API masks them)."""
+        areas = self.areas_at(lon, lat)
+        found = any(a is not None for a in areas.values())
+        return {
+            "found": found,
+            "point": {"lon": lon, "lat": lat},
+            "generation": self.generation,
+            **areas,
+            "staff": self.responsible(areas) if found else [],
+            "stations": self.nearest_stations(lon, lat, k_stations),
+        }
+
+    def responsible(self, areas: dict) -> list[dict]:
+        """Staff for the unit, grid and community; where nobody is named, the nearest level up
+        that has someone answers (属地兜底), so a located point always names someone."""
+        people = []
+        for lvl in ("unit", "grid", "community"):
+            a = areas.get(lvl)
+            if a:
+                people += self.staff.get((lvl, a["code"]), [])
+        if not people:
+            for lvl in ("street", "district"):
+                a = areas.get(lvl)
+                if a and self.staff.get((lvl, a["code"])):
+                    people = self.staff[(lvl, a["code"])]
+                    break
+        if not people:
+            for lvl in ("grid", "community", "street", "district"):
+                a = areas.get(lvl)
+                if a:
+                    people = [{"name": f"{a['name']}（属地兜底）", "role": "area_government", "level": lvl,
+                               "area_code": a["code"], "phone": None}]
+                    break
+        rank = {r: i for i, r in enumerate(STAFF_ORDER)}
+        return sorted(people, key=lambda p: rank.get(p["role"], 99))
+
+
+def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"] | None = None) -> dict[str, LevelData]:
+    """Read one generation's areas from PostGIS and build each level's index. A level whose areas
+    (immutable rows) and codes are those of `previous` keeps its index and geometry and only takes
+    the new parents: a redraw of grids rebuilds the grid level, not the 78,000 units below it."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households
+            FROM generation_area ga JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g
+        """), {"g": generation}).all()
+        by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
+        for r in rows:
+            by_level[r.level].append(r)
+        levels = {}
+        for lvl, rs in by_level.items():
+            if not rs:
+                continue
+            old = (previous or {}).get(lvl)
+            if old is not None and old.area_ids is not None and len(old.area_ids) == len(rs):
+                pos = {(int(a), c): i for i, (a, c) in enumerate(zip(old.area_ids.tolist(), old.codes.tolist()))}
+                idx = [pos.get((r.area_id, r.code)) for r in rs]
+                if None not in idx:
+                    order = np.argsort(idx)
+                    rs_sorted = [rs[i] for i in order]
+                    levels[lvl] = LevelData(old.codes, np.array([r.name for r in rs_sorted], dtype=object),
+                                            np.array([r.parent_code for r in rs_sorted], dtype=object),
+                                            np.array([r.households for r in rs_sorted]), old.geoms, old.index,
+                                            old.area_ids, old.weights)
+                    continue
+            wkb = dict(conn.execute(text("""
+                SELECT ga.area_id, ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
+                WHERE ga.generation_id = :g AND ga.level = :l"""), {"g": generation, "l": lvl}).all())
+            geoms = shapely.from_wkb([bytes(wkb[r.area_id]) for r in rs])
+            levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
+                                          np.array([r.households for r in rs]), geoms, [r.area_id for r in rs])
+    return levels
+
+
+def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
+    sql = text("""
+        SELECT s.name, s.phone, sa.role, sa.level, sa.area_code
+        FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
+    """)
+    out: dict[tuple[str, str], list[dict]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(sql):
+            out.setdefault((r.level, r.area_code), []).append(
+                {"name": r.name, "role": r.role, "level": r.level, "area_code": r.area_code, "phone": r.phone})
+    return out
+
+
+def load_stations(engine: Engine) -> Stations:
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT id, name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM station ORDER BY id")).all()
+    return Stations(np.array([r.id for r in rows], dtype=np.int64), np.array([r.name for r in rows], dtype=object),
+                    np.array([r.kind for r in rows], dtype=object), np.array([r.lon for r in rows], dtype=float),
+                    np.array([r.lat for r in rows], dtype=float))
+
+
+def build_engine(engine: Engine, generation: int | None, speed_m_s: float = 1.0,
+                 reach_limit_m: float = 3000.0, previous: LocateEngine | None = None) -> LocateEngine:
+    """The engine for `generation`. With `previous` (same stations and network: only the map changed),
+    unchanged levels and the walking graph are taken over instead of rebuilt."""
+    levels = load_areas(engine, generation, previous.levels if previous else None) if generation is not None else {}
+    with engine.connect() as conn:
+        version = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM network_edge")).scalar())
+    if previous is not None and previous.network_version == version and previous.speed_m_s == speed_m_s:
+        stations, reach = previous.stations, previous.reach
+    else:
+        stations = load_stations(engine)
+        graph = load_graph(engine)
+        reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=reach_limit_m) \
+            if graph is not None and len(stations.ids) else None
+    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s, version)

@@ -1,0 +1,374 @@
+"""Planner redraws: check proposed children of one parent (grids of a community, units of a grid…),
+report what the redraw moves, and keep it as a draft generation until a planner commits it.
+
+Findings (kind, codes, message, GeoJSON location): invalid, code, outside_parent, gap, overlap,
+households, disconnected (errors: the proposal cannot be committed) and compactness (a warning).
+Metric work happens in the UTM zone of the parent, never in degrees.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import shapely
+import shapely.geometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gis.store import bulk
+
+from gis.store import generations
+from gis.importers.common import metric_crs
+from gis.locate.index import LevelIndex
+from gis.store.models import LEVEL_RANK, LEVELS
+from gis.command.loop import OPEN_SQL, record_step
+
+AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise
+SLIVER_PART_M2 = 1.0          # parts smaller than this do not make an area "disconnected"
+COMPACTNESS_MIN = 0.15        # Polsby–Popper 4πA/P²: a square is 0.785, a 10:1 strip about 0.26
+ERROR_KINDS = {"invalid", "code", "outside_parent", "gap", "overlap", "households", "disconnected"}
+
+
+class RedrawError(ValueError):
+    """A proposal that cannot even be checked (unknown level or parent, malformed features)."""
+
+
+@dataclass
+class Proposal:
+    level: str
+    parent: str
+    codes: list[str]
+    names: list[str]
+    geoms: np.ndarray  # EPSG:4326
+
+
+def check_level(level: str) -> None:
+    """RedrawError unless `level` is one a redraw can replace (every level below the district)."""
+    if level not in LEVELS or level == "district":
+        raise RedrawError(f"level: must be one of {', '.join(LEVELS[1:])}, not {level!r}")
+
+
+def parse(level: str, parent: str, features: dict) -> Proposal:
+    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed."""
+    check_level(level)
+    if not isinstance(features, dict) or features.get("type") != "FeatureCollection":
+        raise RedrawError("features: a GeoJSON FeatureCollection is needed")
+    codes, names, geoms = [], [], []
+    for i, f in enumerate(features.get("features") or []):
+        props = f.get("properties") or {}
+        try:
+            g = shapely.geometry.shape(f["geometry"]) if f.get("geometry") else None
+        except Exception as exc:
+            raise RedrawError(f"features[{i}].geometry: not a GeoJSON geometry ({exc})") from exc
+        codes.append(str(props.get("code") or "").strip())
+        names.append(str(props.get("name") or props.get("code") or ""))
+        geoms.append(g)
+    if not codes:
+        raise RedrawError("features: the collection is empty")
+    return Proposal(level, parent, codes, names, np.array(geoms, dtype=object))
+
+
+def _gj(g) -> dict | None:
+    return None if g is None or g.is_empty else json.loads(shapely.to_geojson(g))
+
+
+def _finding(kind, codes, message, geometry=None) -> dict:
+    return {"kind": kind, "severity": "error" if kind in ERROR_KINDS else "warning", "codes": list(codes),
+            "message": message, "geometry": _gj(geometry)}
+
+
+def _metric(geoms, crs):
+    return gpd.GeoSeries(list(geoms), crs=4326).to_crs(crs).values
+
+
+def _degrees(geom, crs):
+    return gpd.GeoSeries([geom], crs=crs).to_crs(4326).values[0]
+
+
+def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], households: np.ndarray,
+             hh_range: tuple[int, int], compactness_min: float = COMPACTNESS_MIN) -> list[dict]:
+    """Every finding for a proposal. `siblings_elsewhere`: code → parent of areas of the same level
+    under other parents (a code may not be taken from them)."""
+    out = []
+    c = parent_geom.centroid
+    crs = metric_crs(c.x, c.y)
+    seen = {}
+    for i, code in enumerate(p.codes):
+        if not code:
+            out.append(_finding("code", [], f"feature {i} has no code"))
+        elif code in seen:
+            out.append(_finding("code", [code], f"code {code} is used by features {seen[code]} and {i}"))
+        else:
+            seen[code] = i
+            if not code.startswith(p.parent):
+                out.append(_finding("code", [code], f"code {code} does not start with its parent's code {p.parent}"))
+            if code in siblings_elsewhere:
+                out.append(_finding("code", [code], f"code {code} already names a {p.level} under "
+                                                    f"{siblings_elsewhere[code]}"))
+    ok = np.zeros(len(p.codes), bool)
+    for i, g in enumerate(p.geoms):
+        if g is None or g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon"):
+            out.append(_finding("invalid", [p.codes[i]], f"{p.codes[i] or i}: not a polygon"))
+        elif not g.is_valid:
+            reason = shapely.is_valid_reason(g)
+            where = None
+            m = __import__("re").search(r"\[([-\d.e]+) ([-\d.e]+)\]", reason)
+            if m:
+                where = shapely.Point(float(m.group(1)), float(m.group(2)))
+            out.append(_finding("invalid", [p.codes[i]], f"{p.codes[i]}: invalid geometry ({reason})", where))
+        else:
+            ok[i] = True
+    geoms_m = _metric(p.geoms[ok], crs) if ok.any() else np.array([], dtype=object)
+    codes_ok = [c for c, k in zip(p.codes, ok) if k]
+    parent_m = _metric([parent_geom], crs)[0]
+    for code, g in zip(codes_ok, geoms_m):
+        over = shapely.difference(g, parent_m)
+        if over.area > AREA_TOLERANCE_M2:
+            out.append(_finding("outside_parent", [code], f"{code}: {over.area:,.0f} m² lies outside its parent "
+                                                          f"{p.parent}", _degrees(over, crs)))
+        parts = [q for q in shapely.get_parts(g) if q.area > SLIVER_PART_M2]
+        if len(parts) > 1:
+            out.append(_finding("disconnected", [code], f"{code} is in {len(parts)} separate pieces",
+                                _degrees(g, crs)))
+        pp = 4 * math.pi * g.area / g.length ** 2 if g.length else 0
+        if pp < compactness_min:
+            out.append(_finding("compactness", [code], f"{code}: Polsby–Popper compactness {pp:.2f} is below "
+                                                       f"{compactness_min:.2f}", _degrees(g, crs)))
+    if len(geoms_m):
+        union = shapely.union_all(geoms_m)
+        for gap in shapely.get_parts(shapely.difference(parent_m, union)):
+            if gap.area > AREA_TOLERANCE_M2:
+                out.append(_finding("gap", [], f"{gap.area:,.0f} m² of {p.parent} belongs to no {p.level}",
+                                    _degrees(gap, crs)))
+        tree = shapely.STRtree(geoms_m)
+        a, b = tree.query(geoms_m, predicate="intersects")
+        for i, j in zip(a, b):
+            if i < j:
+                inter = shapely.intersection(geoms_m[i], geoms_m[j])
+                if inter.area > AREA_TOLERANCE_M2:
+                    out.append(_finding("overlap", [codes_ok[i], codes_ok[j]],
+                                        f"{codes_ok[i]} and {codes_ok[j]} overlap by {inter.area:,.0f} m²",
+                                        _degrees(inter, crs)))
+    lo, hi = hh_range
+    for code, n in zip(p.codes, households):
+        if code and not lo <= n <= hi:
+            out.append(_finding("households", [code], f"{code} holds {int(n)} households, outside {lo}–{hi}"))
+    return out
+
+
+def households_of(geoms: np.ndarray, codes: list[str], x, y, hh) -> np.ndarray:
+    """Households of each proposed area from registry points (a point on a shared edge counts once,
+    for the area whose code sorts first, as locate would answer)."""
+    valid = np.array([g is not None and g.geom_type in ("Polygon", "MultiPolygon") and g.is_valid and not g.is_empty
+                      for g in geoms])
+    out = np.zeros(len(codes), dtype=np.int64)
+    if not valid.any() or not len(x):
+        return out
+    order = np.flatnonzero(valid)[np.argsort([codes[i] for i in np.flatnonzero(valid)], kind="stable")]
+    idx = LevelIndex(geoms[order]).query(np.asarray(x, float), np.asarray(y, float))
+    sums = np.bincount(idx[idx >= 0], weights=np.asarray(hh, float)[idx >= 0], minlength=len(order))
+    out[order] = sums.astype(np.int64)
+    return out
+
+
+def _engine_codes(geoms, codes, x, y):
+    order = np.argsort(codes, kind="stable")
+    idx = LevelIndex(np.asarray(geoms, dtype=object)[order]).query(np.asarray(x, float), np.asarray(y, float))
+    sorted_codes = np.asarray(codes, dtype=object)[order]
+    return np.where(idx >= 0, sorted_codes[np.maximum(idx, 0)], None)
+
+
+def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tuple[int, int]]) -> dict:
+    """Check a proposal, compute its impact, store it with a draft generation; returns the report."""
+    active = generations.active_id(session)
+    if active is None:
+        raise RedrawError("there is no active generation to redraw")
+    parent_level = LEVELS[LEVEL_RANK[p.level] - 1]
+    row = session.execute(text("""
+        SELECT ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        WHERE ga.generation_id = :g AND ga.level = :l AND ga.code = :c"""),
+        {"g": active, "l": parent_level, "c": p.parent}).scalar()
+    if row is None:
+        raise RedrawError(f"parent: {p.parent} is not a {parent_level} in generation {active}")
+    parent_geom = shapely.from_wkb(bytes(row))
+    old = session.execute(text("""
+        SELECT ga.code, ga.parent_code, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
+        JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g AND ga.level = :l"""),
+        {"g": active, "l": p.level}).all()
+    elsewhere = {r.code: r.parent_code for r in old if r.parent_code != p.parent}
+    old_here = [r for r in old if r.parent_code == p.parent]
+    pts = session.execute(text("""
+        SELECT id, address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address
+        WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326))"""), {"w": shapely.to_wkb(parent_geom)}).all()
+    x = np.array([r.x for r in pts], float)
+    y = np.array([r.y for r in pts], float)
+    hh = np.array([r.households for r in pts], float)
+    households = households_of(p.geoms, p.codes, x, y, hh)
+    findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)))
+    valid = not any(f["severity"] == "error" for f in findings)
+    impact = _impact(session, p, active, old_here, households, x, y, hh, pts)
+
+    # The draft (only for a valid proposal): the active generation with this parent's children replaced.
+    gen = None
+    if valid:
+        savepoint = session.begin_nested()
+        gen = generations.create(session, source=f"redraw {p.level} of {p.parent}", based_on=active,
+                                 state="draft", replace_children=(p.level, p.parent))
+        conn = session.connection().connection.driver_connection
+        bulk.write_areas(conn, gen, [p.level] * len(p.codes), p.codes, p.names, [p.parent] * len(p.codes),
+                         households, p.geoms)
+        from gis.importers.areas import reparent_children
+        moved, orphans = reparent_children(session, gen, p.level,
+                                           sorted(set(p.codes) | {r.code for r in old_here}))
+        if orphans:
+            savepoint.rollback()
+            gen, valid = None, False
+            findings.append(_finding("gap", [o["code"] for o in orphans],
+                                     f"{len(orphans)} {LEVELS[LEVEL_RANK[p.level] + 1]}(s) would lie in no {p.level}"))
+        else:
+            savepoint.commit()
+            impact["children_reparented"] = moved[:1000]
+            impact["children_reparented_count"] = len(moved)
+    rid = session.execute(text("""
+        INSERT INTO redraw (actor, level, parent_code, based_on, draft_generation, valid, findings, impact)
+        VALUES (:a, :l, :p, :b, :g, :v, CAST(:f AS jsonb), CAST(:i AS jsonb)) RETURNING id"""),
+        {"a": actor, "l": p.level, "p": p.parent, "b": active, "g": gen, "v": valid,
+         "f": json.dumps(findings, ensure_ascii=False), "i": json.dumps(impact, ensure_ascii=False)}).scalar()
+    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'propose redraw', "
+                         "CAST(:d AS jsonb))"),
+                    {"a": actor, "d": json.dumps({"redraw": rid, "level": p.level, "parent": p.parent,
+                                                  "valid": valid, "findings": len(findings)})})
+    return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "findings": findings,
+            "impact": impact}
+
+
+def _impact(session, p, active, old_here, households, x, y, hh, pts) -> dict:
+    """Which buildings, households, staff assignments and open requests change area."""
+    old_codes = [r.code for r in old_here]
+    old_geoms = shapely.from_wkb([bytes(r.wkb) for r in old_here]) if old_here else np.array([], dtype=object)
+    before = _engine_codes(old_geoms, old_codes, x, y) if len(old_codes) else np.full(len(x), None)
+    good = [i for i, g in enumerate(p.geoms) if g is not None and g.geom_type in ("Polygon", "MultiPolygon")
+            and g.is_valid and p.codes[i]]
+    after = _engine_codes(p.geoms[good], [p.codes[i] for i in good], x, y) if good else np.full(len(x), None)
+    moved = np.flatnonzero(before != after)
+    removed = sorted(set(old_codes) - set(p.codes))
+    staff = session.execute(text("""
+        SELECT s.name, sa.role, sa.area_code FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
+        WHERE sa.level = :l AND sa.area_code = ANY(:c)"""), {"l": p.level, "c": removed}).all() if removed else []
+    col = "grid_code" if p.level == "grid" else ("unit_code" if p.level == "unit" else None)
+    open_requests = []
+    if col:
+        open_requests = session.execute(text(f"""
+            SELECT id, {col} AS code FROM request WHERE status IN ({OPEN_SQL}) AND {col} = ANY(:c)"""),
+            {"c": old_codes}).all() if old_codes else []
+    return {
+        "areas_before": len(old_codes), "areas_after": len(p.codes),
+        "removed_codes": removed, "new_codes": sorted(set(p.codes) - set(old_codes) - {""}),
+        "buildings_moved": int(len(moved)), "households_moved": int(hh[moved].sum()) if len(moved) else 0,
+        "moves": [{"address": pts[i].address, "from": before[i], "to": after[i], "households": int(hh[i]),
+                   "lon": round(float(x[i]), 7), "lat": round(float(y[i]), 7)} for i in moved[:5000]],
+        "households_after": {c: int(n) for c, n in zip(p.codes, households) if c},
+        "staff_to_reassign": [{"name": s.name, "role": s.role, "area_code": s.area_code} for s in staff],
+        "open_requests_in_redrawn_areas": len(open_requests),
+    }
+
+
+def commit(session: Session, redraw_id: int, actor: str) -> int:
+    """Make the draft the active generation, in one transaction; RedrawConflict when the proposal is not
+    valid, was committed already, or another generation became active since it was drawn."""
+    row = session.execute(text("SELECT * FROM redraw WHERE id = :i FOR UPDATE"), {"i": redraw_id}).mappings().first()
+    if row is None:
+        raise RedrawNotFound(f"redraw {redraw_id} does not exist")
+    active = session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1 FOR UPDATE")).scalar()
+    if row["status"] == "committed":
+        raise RedrawConflict(f"redraw {redraw_id} was already committed as generation {row['draft_generation']}")
+    if not row["valid"]:
+        raise RedrawConflict(f"redraw {redraw_id} is not valid: fix its findings and propose again")
+    if active != row["based_on"]:
+        raise RedrawConflict(f"redraw {redraw_id} was drawn on generation {row['based_on']}, but generation {active} "
+                             "has become active since (another commit came first): propose it again")
+    gen = row["draft_generation"]
+    session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
+    generations.activate(session, gen)
+    staff = _reassign_staff(session, row["level"], row["parent_code"], active, gen)
+    moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
+    session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
+                    {"i": redraw_id})
+    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'commit redraw', "
+                         "CAST(:d AS jsonb))"),
+                    {"a": actor, "d": json.dumps({"redraw": redraw_id, "generation": gen, "previous": active,
+                                                  "staff_reassigned": staff, "requests_relocated": moved_requests},
+                                                 ensure_ascii=False)})
+    return gen
+
+
+def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
+    """Staff of an area whose code is gone go to the new area that took most of the old one's ground."""
+    rows = session.execute(text("""
+        WITH gone AS (
+            SELECT o.code, a.geom FROM generation_area o JOIN area a ON a.id = o.area_id
+            WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
+              AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.level = :l
+                              AND n.code = o.code)
+        )
+        SELECT gone.code AS old_code,
+               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+                WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
+                ORDER BY ST_Area(ST_Intersection(na.geom, gone.geom)) DESC, n.code COLLATE "C" LIMIT 1) AS new_code
+        FROM gone
+    """), {"old": old_gen, "new": new_gen, "l": level, "p": parent}).all()
+    out = []
+    for r in rows:
+        if r.new_code is None:
+            continue
+        n = session.execute(text("UPDATE staff_assignment SET area_code = :n WHERE level = :l AND area_code = :o"),
+                            {"n": r.new_code, "o": r.old_code, "l": level}).rowcount
+        if n:
+            out.append({"from": r.old_code, "to": r.new_code, "assignments": n})
+    return out
+
+
+def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: int, new_gen: int,
+                            actor: str) -> int:
+    """Open requests in the redrawn areas are located again with the new generation (the grid that
+    answers for them now); each move is a step in the request's log, so the old codes stay on record."""
+    if level not in ("grid", "unit"):
+        return 0
+    col = f"{level}_code"
+    rows = session.execute(text(f"""
+        SELECT r.id, r.version, r.status, r.grid_code, r.unit_code,
+               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+                WHERE n.generation_id = :new AND n.level = 'grid' AND ST_Covers(na.geom, r.geom)
+                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_grid,
+               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+                WHERE n.generation_id = :new AND n.level = 'unit' AND ST_Covers(na.geom, r.geom)
+                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_unit
+        FROM request r
+        WHERE r.status IN ({OPEN_SQL}) AND r.geom IS NOT NULL
+          AND r.{col} IN (SELECT code FROM generation_area WHERE generation_id = :old AND level = :l
+                          AND parent_code = :p)
+        FOR UPDATE OF r
+    """), {"new": new_gen, "old": old_gen, "l": level, "p": parent}).all()
+    moved = 0
+    now = session.execute(text("SELECT now()")).scalar()
+    for r in rows:
+        if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
+            continue
+        record_step(session, r.id, r.version, actor, "relocate", r.status, None, "boundaries redrawn: located again",
+                    {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
+                     "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}, now,
+                    ["grid_code = :g", "unit_code = :u", "generation_id = :gen"],
+                    {"g": r.new_grid, "u": r.new_unit, "gen": new_gen})
+        moved += 1
+    return moved
+
+
+class RedrawConflict(RuntimeError):
+    """The proposal cannot be committed now (409)."""
+
+
+class RedrawNotFound(LookupError):
+    """No such proposal (404)."""
