@@ -1,9 +1,77 @@
-"""Error answers that name what is wrong."""
+"""One table from domain errors to HTTP statuses, and one shape for every answer that is not a success:
+`{"detail": "field: plain words", "errors": [{"field": ..., "message": ...}]}` (plus the extra keys a
+request-loop error carries). Routers raise domain errors only; unexpected failures answer 500 with an
+`error_id` that the log line (logger "wangge") carries too, with the traceback."""
 from __future__ import annotations
 
+import logging
+import re
+import uuid
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gis.command.hotspots import HotspotError
+from gis.command.loop import IllegalMove, LoopError, RequestNotFound, StaleVersion
+from gis.command.periods import WindowError
+from gis.errors import Invalid, NotFound, NotReady, TooLarge
+from gis.importers.common import ImportRefused
+from gis.redraw.propose import RedrawConflict, RedrawError, RedrawNotFound
+from gis.store.areas import AreaQueryError
+from gis.store.generations import GenerationChoiceError, GenerationError, GenerationNotFound
+from gis.tiles import NoSuchGeneration, TileError
+from maps.pages import PageError, PageNotFound
+
+log = logging.getLogger("wangge")
+
+# Each domain error's status; the most specific class in an error's MRO wins (Starlette looks handlers up
+# along the MRO), so a subclass listed here overrides its base.
+STATUS_CODES: dict[type[Exception], int] = {
+    Invalid: 422,
+    TooLarge: 413,
+    NotFound: 404,
+    NotReady: 409,
+    GenerationError: 409,  # e.g. activating a draft
+    GenerationNotFound: 404,
+    GenerationChoiceError: 422,
+    AreaQueryError: 422,
+    RedrawError: 422,
+    RedrawNotFound: 404,
+    RedrawConflict: 409,
+    LoopError: 422,
+    RequestNotFound: 404,
+    IllegalMove: 409,
+    StaleVersion: 409,
+    WindowError: 422,
+    HotspotError: 422,
+    ImportRefused: 422,
+    TileError: 422,
+    NoSuchGeneration: 404,
+    PageError: 409,  # the record lacks what the page draws
+    PageNotFound: 404,
+}
+
+_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]-]*): ")
+
+
+def field_of(message: str, field: str | None = None) -> str:
+    """The field an error is about: given, or the `field:` its message starts with, else `request`."""
+    if field:
+        return str(field)
+    m = _FIELD.match(message)
+    return m.group(1) if m else "request"
+
+
+def error_body(message: str, field: str | None = None, extra: dict | None = None) -> dict:
+    """The one error shape: `detail` (a string) and `errors` naming the field, plus any extra keys."""
+    name = field_of(message, field)
+    prefix = f"{name}: "
+    text = message[len(prefix):] if message.startswith(prefix) else message
+    return {"detail": message, "errors": [{"field": name, "message": text}], **(extra or {})}
 
 
 def _field(loc) -> str:
@@ -14,22 +82,47 @@ def _field(loc) -> str:
     return out or "request"
 
 
-def install(app: FastAPI) -> None:
-    from fastapi.encoders import jsonable_encoder
+def _domain_handler(status: int):
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        extra = dict(getattr(exc, "extra", None) or {})
+        field = getattr(exc, "field", None) or extra.get("field")
+        return JSONResponse(jsonable_encoder(error_body(str(exc), field, extra)), status_code=status)
+    return handler
 
-    from gis.command.loop import LoopError
-    from gis.command.periods import WindowError
 
-    @app.exception_handler(LoopError)
-    async def loop_error(request: Request, exc: LoopError):
-        return JSONResponse(status_code=exc.status, content=jsonable_encoder({"detail": str(exc), **exc.extra}))
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
-    @app.exception_handler(WindowError)
-    async def window_error(request: Request, exc: WindowError):
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
+def _plain(request: Request, status: int, detail) -> str:
+    """An HTTPException's words; Starlette's bare phrases for 404/405 said in full."""
+    if not isinstance(detail, str):
+        detail = str(detail)
+    if status == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
+        return f"there is no route {request.url.path}"
+    if status == 405 and detail == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
+        return f"{request.method} is not allowed on {request.url.path}"
+    return detail
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    body = error_body(_plain(request, exc.status_code, exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """500 with a fresh error_id; the traceback goes to the log with that id, never to the client."""
+    error_id = uuid.uuid4().hex
+    log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error", "error_id": error_id}, status_code=500)
+
+
+def install(app: FastAPI, status_codes: dict[type[Exception], int] | None = None) -> None:
+    """Register the error table's handlers, the validation and HTTP-exception shapes, and the 500."""
+    for cls, status in (status_codes or STATUS_CODES).items():
+        app.add_exception_handler(cls, _domain_handler(status))
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

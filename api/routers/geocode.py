@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from api.deps import get_locator, require
 from api.routers.locate import check_crs, json_response
 from gis.coords import to_wgs84
+from gis.errors import Invalid, NotFound, TooLarge
 from gis.locate.engine import LocateEngine
 
 router = APIRouter(prefix="/v1", tags=["geocode"])
@@ -47,9 +48,9 @@ def geocode_batch(body: dict = Body(..., examples=[{"addresses": ["解放路123�
                   _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
     items = body.get("addresses")
     if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
-        raise HTTPException(422, "addresses: a list of strings is needed")
+        raise Invalid("addresses", "a list of strings is needed")
     if len(items) > 10_000:
-        raise HTTPException(413, f"addresses: {len(items)} is over the limit of 10000 per request")
+        raise TooLarge("addresses", f"{len(items)} is over the limit of 10000 per request")
     limit = int(body.get("limit", 1))
     return json_response({"results": [gc.geocode(a, limit) for a in items]})
 
@@ -62,5 +63,5 @@ def reverse(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
     hit = gc.nearest(float(x[0]), float(y[0]))
     if hit is None:
-        raise HTTPException(404, "the address registry is empty")
+        raise NotFound("the address registry is empty")
     return json_response(hit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
@@ -29,8 +29,5 @@ def hotspots(_role: str = Depends(require("maps")), engine: Engine = Depends(get
     """Counts, Gi* z and p, hot/cold class at 99/95/90 % (FDR) and trend, hottest first."""
     with engine.connect() as conn:
         s, e, prev = request_window(conn, start, end, days)
-        try:
-            return hs.hotspots(conn, loc, s, e, prev, category, unit, resolution,
-                               permutations or settings.hotspot_permutations)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        return hs.hotspots(conn, loc, s, e, prev, category, unit, resolution,
+                           permutations or settings.hotspot_permutations)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,7 @@ from gis.store import generations
 from gis.store.db import session_scope
 from gis.command.periods import TZ
 from gis.coords import CRS_NAMES, to_wgs84
+from gis.errors import Invalid, TooLarge
 from gis.locate.engine import LocateEngine
 from gis.store.models import LEVELS
 from gis.settings import Settings
@@ -40,7 +41,7 @@ def mask_phone(phone: str | None) -> str | None:
 def check_crs(crs: str) -> str:
     c = crs.strip().lower()
     if c not in CRS_NAMES:
-        raise HTTPException(422, f"crs: unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
+        raise Invalid("crs", f"unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
     return c
 
 
@@ -52,11 +53,8 @@ def pick_locator(request: Request, role: str, active: LocateEngine, generation: 
         return active
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=TZ)
-    try:
-        with session_scope(request.app.state.engine) as session:
-            gen = generations.choose(session, generation, at, drafts=keys.allows(role, "redraw"))
-    except generations.GenerationError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with session_scope(request.app.state.engine) as session:
+        gen = generations.choose(session, generation, at, drafts=keys.allows(role, "redraw"))
     return request.app.state.engine_cache.get_for(gen)
 
 
@@ -90,7 +88,7 @@ async def locate_one(
         used = {"confident": result["confident"], "candidate": result["candidates"][0]}
         x0, y0 = used["candidate"]["lon"], used["candidate"]["lat"]
     elif lon is None or lat is None:
-        raise HTTPException(422, f"{'lon' if lon is None else 'lat'}: give lon and lat, or address")
+        raise Invalid('lon' if lon is None else 'lat', "give lon and lat, or address")
     else:
         x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
         x0, y0 = float(x[0]), float(y[0])
@@ -119,7 +117,7 @@ def locate_batch(
 ):
     n = len(body.points)
     if n > settings.locate_batch_limit:
-        raise HTTPException(413, f"points: {n} points is over the limit of {settings.locate_batch_limit} per request")
+        raise TooLarge("points", f"{n} points is over the limit of {settings.locate_batch_limit} per request")
     crs = check_crs(body.crs)
     locator = pick_locator(request, role, active, body.generation, body.at)
     arr = np.asarray(body.points, dtype=np.float64).reshape(n, 2)
@@ -127,8 +125,8 @@ def locate_batch(
     bad_lat = ~(np.isfinite(arr[:, 1]) & (np.abs(arr[:, 1]) <= 90))
     if bad_lon.any() or bad_lat.any():
         i = int(np.flatnonzero(bad_lon | bad_lat)[0])
-        which = "0] (lon, -180..180)" if bad_lon[i] else "1] (lat, -90..90)"
-        raise HTTPException(422, f"points[{i}][{which} is out of range: {body.points[i]}")
+        j, name = (0, "lon, -180..180") if bad_lon[i] else (1, "lat, -90..90")
+        raise Invalid(f"points[{i}][{j}]", f"({name}) is out of range: {list(body.points[i])}")
     x, y = to_wgs84(arr[:, 0], arr[:, 1], crs)
     codes = locator.locate_codes(x, y)
     levels = [lvl for lvl in LEVELS]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
@@ -17,10 +17,7 @@ router = APIRouter(prefix="/maps", tags=["maps"])
 
 
 def _page(name: str, engine, loc, settings, **params) -> HTMLResponse:
-    try:
-        return HTMLResponse(pages.PAGES[name](engine, loc, settings, **params))
-    except pages.PageError as exc:
-        raise HTTPException(409, str(exc)) from exc
+    return HTMLResponse(pages.PAGES[name](engine, loc, settings, **params))
 
 
 @router.get("/grids", response_class=HTMLResponse)
@@ -81,7 +78,4 @@ def redraw(redraw_id: int, _role: str = Depends(require("redraw")), loc: LocateE
            engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
     """A redraw before (left) and after (right), moving together, with the buildings that move and
     every finding where it is (planners)."""
-    try:
-        return HTMLResponse(pages.redraw_page(engine, loc, settings, redraw_id=redraw_id))
-    except pages.PageError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return HTMLResponse(pages.redraw_page(engine, loc, settings, redraw_id=redraw_id))

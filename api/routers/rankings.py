@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, require
+from gis.errors import NotReady
 from gis.locate.engine import LocateEngine
 from gis.command.rankings import scoreboard
 from gis.command.periods import TZ, month_window
@@ -21,7 +22,7 @@ def rankings(_role: str = Depends(require("read")), engine: Engine = Depends(get
              month: Annotated[str | None, Query(description="YYYY-MM; default: the last complete month")] = None):
     """Every grid's volume, on-time rate, satisfaction, repeat rate, score and rank for the month."""
     if "grid" not in loc.levels:
-        raise HTTPException(409, "there are no grids in the active generation")
+        raise NotReady("there are no grids in the active generation")
     start, end = month_window(month, previous=True)
     with engine.connect() as conn:
         return scoreboard(conn, loc, start, end, as_of=datetime.now(TZ))

@@ -6,7 +6,7 @@ from typing import Annotated
 import numpy as np
 import shapely
 import shapely.geometry
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -14,6 +14,7 @@ from api.deps import get_db, get_locator, get_settings_dep, require
 from api.routers.locate import check_crs, json_response
 from gis.reach.circles import station_circles
 from gis.coords import to_wgs84
+from gis.errors import Invalid, NotFound, NotReady
 from gis.locate.engine import LocateEngine
 from gis.store.models import LEVELS
 from gis.reach.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
@@ -43,9 +44,9 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
     s = loc.stations
     where = np.flatnonzero(s.ids == station_id) if s is not None else []
     if not len(where):
-        raise HTTPException(404, f"station {station_id} does not exist")
+        raise NotFound(f"station {station_id} does not exist")
     if loc.reach is None:
-        raise HTTPException(409, "there is no walking network yet: import one (wangge import osm) or build the demo")
+        raise NotReady("there is no walking network yet: import one (wangge import osm) or build the demo")
     i = int(where[0])
     _, polys, stored = station_circles(engine, loc, minutes, settings.walk_speed_m_s, [station_id])
     poly = shapely.set_precision(polys[0], 1e-7)
@@ -64,11 +65,11 @@ def coverage(level: str = "community", uncovered: Annotated[int, Query(ge=0, le=
              loc: LocateEngine = Depends(get_locator), engine: Engine = Depends(get_db),
              settings: Settings = Depends(get_settings_dep)):
     if level not in LEVELS:
-        raise HTTPException(422, f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+        raise Invalid("level", f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     if level not in loc.levels:
-        raise HTTPException(404, f"there are no {level} areas in generation {loc.generation}")
+        raise NotFound(f"there are no {level} areas in generation {loc.generation}")
     if loc.reach is None:
-        raise HTTPException(409, "there is no walking network or no station yet")
+        raise NotReady("there is no walking network or no station yet")
     return json_response(coverage_report(loc, engine, level, settings.walk_speed_m_s, uncovered))
 
 
@@ -78,7 +79,7 @@ def siting(k: Annotated[int, Query(ge=1, le=50)] = 3, minutes: Annotated[float, 
            engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
     """The next k station sites (among registry addresses) that add the most covered households."""
     if loc.reach is None:
-        raise HTTPException(409, "siting needs a walking network and stations")
+        raise NotReady("siting needs a walking network and stations")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
     x = np.array([r[1] for r in rows], float)
