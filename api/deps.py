@@ -33,6 +33,29 @@ async def get_rules(request: Request):
     return request.app.state.rules
 
 
+GEOCODERS_KEPT = 2  # the active map's geocoder and one asked for history (generation=/at=)
+
+
+def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
+    """One geocoder per locate engine, the last GEOCODERS_KEPT kept per process (the active map and the
+    history ones asked with generation=/at=); the registry is re-read when an engine is rebuilt. Also
+    called directly with a chosen engine (locate by address, requests by address)."""
+    from gis.address.geocode import load_geocoder
+
+    state = request.app.state
+    if getattr(state, "geocoders", None) is None:
+        state.geocoders = []
+    kept: list = state.geocoders
+    for i, (engine_, gc) in enumerate(kept):
+        if engine_ is loc:
+            kept.append(kept.pop(i))  # most recent last
+            return gc
+    gc = load_geocoder(request.app.state.engine, loc)
+    kept.append((loc, gc))
+    del kept[:-GEOCODERS_KEPT]
+    return gc
+
+
 def api_key_from(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.query_params.get("api_key")
 

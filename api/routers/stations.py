@@ -11,9 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
-from api.routers.locate import check_crs, json_response
+from api.http import PointParams, json_response
 from gis.reach.circles import station_circles
-from gis.coords import to_wgs84
 from gis.errors import Invalid, NotFound, NotReady
 from gis.locate.engine import LocateEngine
 from gis.store.models import LEVELS
@@ -24,13 +23,11 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 
 
 @router.get("/stations/nearest")
-async def nearest(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-                  lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
-                  crs: str = "wgs84", k: Annotated[int, Query(ge=1, le=20)] = 3,
+async def nearest(point: PointParams = Depends(), k: Annotated[int, Query(ge=1, le=20)] = 3,
                   _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
                   settings: Settings = Depends(get_settings_dep)):
-    x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
-    stations = loc.nearest_stations(float(x[0]), float(y[0]), k)
+    """The k stations nearest by walking on the network (snap distance included); straight line without one."""
+    stations = loc.nearest_stations(point.x, point.y, k)
     return json_response({"speed_m_s": settings.walk_speed_m_s, "speed_note": SPEED_NOTE,
                           "method": "walking" if loc.reach is not None else "straight_line",
                           "limit_m": settings.reach_limit_m, "stations": stations})
@@ -64,6 +61,7 @@ def coverage(level: str = "community", uncovered: Annotated[int, Query(ge=0, le=
              _role: str = Depends(require("read")),
              loc: LocateEngine = Depends(get_locator), engine: Engine = Depends(get_db),
              settings: Settings = Depends(get_settings_dep)):
+    """Each area's households within the walking circle of a station, and the uncovered addresses."""
     if level not in LEVELS:
         raise Invalid("level", f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     if level not in loc.levels:
