@@ -7,6 +7,7 @@ from typing import Callable
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
 
+from api.errors import forbidden
 from gis import keys
 from gis.store.db import session_scope
 from gis.locate.cache import EngineCache
@@ -82,7 +83,7 @@ def require(capability: str) -> Callable[[Request], str]:
                 raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "X-API-Key"})
             cache[key] = (role, time.monotonic())
         if not keys.allows(role, capability):
-            raise HTTPException(403, f"the role {role!r} may not {capability}")
+            raise HTTPException(403, forbidden(role, capability))
         request.state.role, request.state.key_prefix = role, key[:10]
         return role
 

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gis import keys
 from gis.command.hotspots import HotspotError
 from gis.command.loop import IllegalMove, LoopError, RequestNotFound, StaleVersion
 from gis.command.periods import WindowError
@@ -54,6 +55,26 @@ STATUS_CODES: dict[type[Exception], int] = {
     PageError: 409,  # the record lacks what the page draws
     PageNotFound: 404,
 }
+
+# What each capability lets a key do, in the words a 403 uses ("a consumer key may not open the command maps").
+CAPABILITY_WORDS = {
+    "read": "read areas, locate and geocode",
+    "report": "raise and follow requests",
+    "maps": "open the command maps",
+    "requests": "run the request loop",
+    "redraw": "propose, commit or roll back redraws",
+    "phones": "see staff phone numbers",
+    "admin": "administer keys",
+}
+
+
+def forbidden(role: str, capability: str) -> str:
+    """A 403's plain words: what the role may not do, and which roles may."""
+    roles = [r for r, caps in keys.CAPABILITIES.items() if capability in caps]
+    who = f" (a {', '.join(roles[:-1])} or {roles[-1]} key may)" if len(roles) > 1 else \
+        (f" (a {roles[0]} key may)" if roles else "")
+    return f"a {role} key may not {CAPABILITY_WORDS.get(capability, capability)}{who}"
+
 
 _FIELD = re.compile(r"^([A-Za-z_][\w.\[\]-]*): ")
 
