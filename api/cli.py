@@ -455,6 +455,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1):
 
 
 def main() -> None:  # pragma: no cover
+    """The `wangge` console script."""
     app()
 
 

@@ -18,19 +18,23 @@ KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time
 
 
 async def get_settings_dep(request: Request) -> Settings:
+    """The app's settings (one object per app, so tests can run apps with different settings)."""
     return request.app.state.settings
 
 
 async def get_db(request: Request) -> Engine:
+    """The database engine built in the app's lifespan."""
     return request.app.state.engine
 
 
 async def get_locator(request: Request) -> LocateEngine:
+    """The locate engine of the active generation (rebuilt when another one is activated)."""
     cache: EngineCache = request.app.state.engine_cache
     return cache.get()
 
 
 async def get_rules(request: Request):
+    """The request rules (categories, departments, colours) loaded at start-up."""
     return request.app.state.rules
 
 
@@ -58,6 +62,7 @@ def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
 
 
 def api_key_from(request: Request) -> str | None:
+    """The API key a request carries, from the X-API-Key header or `?api_key=`."""
     return request.headers.get("x-api-key") or request.query_params.get("api_key")
 
 

@@ -107,6 +107,7 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
 
 @router.get("/redraws/{redraw_id}")
 def show(redraw_id: int, _role: str = Depends(require("redraw")), engine: Engine = Depends(get_db)):
+    """One proposal as stored: findings, impact, draft generation and whether it was committed."""
     with engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
     if row is None:

@@ -20,6 +20,8 @@ router = APIRouter(prefix="/v1", tags=["requests"])
 
 
 class NewRequest(BaseModel):
+    """POST /v1/requests' body: what and where (a point or an address), how important and urgent."""
+
     category: str = Field(..., description="one of the menu's categories, e.g. 环境卫生")
     text: str | None = Field(None, max_length=2000)
     lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
@@ -62,6 +64,8 @@ def _level(name: str, value) -> bool:
 
 
 class Move(BaseModel):
+    """One step of a request through the loop, with what that step needs (result, satisfaction, ...)."""
+
     to: str = Field(..., description="the next status, e.g. dispatched")
     version: int | None = Field(None, description="the version you read (optimistic locking)")
     note: str | None = Field(None, max_length=2000)
@@ -74,6 +78,8 @@ class Move(BaseModel):
 
 
 class Acknowledgement(BaseModel):
+    """A summoned department reporting in (部门报到)."""
+
     department: str
     note: str | None = Field(None, max_length=2000)
     by: str | None = Field(None, max_length=100)
