@@ -96,11 +96,20 @@ def error_body(message: str, field: str | None = None, extra: dict | None = None
 
 
 def _field(loc) -> str:
+    """A validation error's location as a field name: `points[1][0]`, `assignees[0].name`, `body`."""
     parts = [str(p) for p in loc if p not in ("query", "body", "path", "header")]
     out = ""
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out or "request"
+    return out or ("body" if tuple(loc[:1]) == ("body",) else "request")
+
+
+def _validation_item(e: dict) -> dict:
+    """One pydantic error as {field, message}; a body that is not JSON at all is named `body`."""
+    if e.get("type") == "json_invalid":
+        pos = e.get("loc", ())[-1] if e.get("loc") else None
+        return {"field": "body", "message": "not valid JSON" + (f" (at character {pos})" if isinstance(pos, int) else "")}
+    return {"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")}
 
 
 def _domain_handler(status: int):
@@ -112,7 +121,7 @@ def _domain_handler(status: int):
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors()]
+    errors = [_validation_item(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 

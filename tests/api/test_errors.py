@@ -8,6 +8,7 @@ import logging
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from api import errors
 from api.app import create_app
@@ -124,3 +125,27 @@ def test_the_real_app_answers_every_error_in_the_one_shape(app_client, caplog):
     assert r.status_code == 500 and set(r.json()) == {"detail", "error_id"}
     assert "secret" not in r.text and "division" not in r.text
     assert r.json()["error_id"] in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+class Points(BaseModel):
+    """A body with a list of pairs (module level, so FastAPI resolves the annotation)."""
+
+    points: list[tuple[float, float]]
+
+
+def test_validation_errors_name_the_field_and_a_body_that_is_not_json():
+    app = FastAPI()
+    errors.install(app)
+
+    @app.post("/b")
+    def b(body: Points):
+        return {}
+
+    c = TestClient(app)
+    r = c.post("/b", json={"points": [[1, 2], [3, "x"]]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "points[1][1]"
+    assert r.json()["detail"].startswith("points[1][1]: ")
+    r = c.post("/b", content=b"{bad", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["errors"] == [{"field": "body", "message": "not valid JSON (at character 1)"}]
+    r = c.post("/b")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"

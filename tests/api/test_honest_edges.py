@@ -40,3 +40,10 @@ def test_an_unknown_category_filter_is_named_with_the_allowed_ones(client, path)
 def test_a_known_category_filter_still_answers(client):  # noqa: F811
     r = get(client, "/v1/hotspots", role="command", params={"category": "环境卫生"})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("limit", ["abc", 0, 21, True])
+def test_a_bad_batch_geocode_limit_is_named_not_a_500(client, limit):  # noqa: F811
+    r = client.post("/v1/geocode", json={"addresses": ["解放路1号"], "limit": limit},
+                    headers={"X-API-Key": client.keys["consumer"]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "limit"
