@@ -77,6 +77,14 @@ def forbidden(role: str, capability: str) -> str:
 
 
 _FIELD = re.compile(r"^([A-Za-z_][\w.\[\]-]*): ")
+# A server file path (two or more segments, GDAL's /vsizip/ style prefixes included): only its last
+# part, the file's own name, may reach a client.
+_SERVER_PATH = re.compile(r"(?:/vsi[a-z0-9_]+/)*(?:/[^\s/:'\"]+)+/([^\s/:'\"]+)")
+
+
+def without_paths(message: str) -> str:
+    """`message` with every server file path cut to the file's name (uploads live in temporary folders)."""
+    return _SERVER_PATH.sub(r"\1", message)
 
 
 def field_of(message: str, field: str | None = None) -> str:
@@ -116,7 +124,7 @@ def _domain_handler(status: int):
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         extra = dict(getattr(exc, "extra", None) or {})
         field = getattr(exc, "field", None) or extra.get("field")
-        return JSONResponse(jsonable_encoder(error_body(str(exc), field, extra)), status_code=status)
+        return JSONResponse(jsonable_encoder(error_body(without_paths(str(exc)), field, extra)), status_code=status)
     return handler
 
 

@@ -78,6 +78,16 @@ def test_every_table_entry_is_covered_by_a_case():
     assert set(errors.STATUS_CODES) == covered
 
 
+def test_a_server_path_never_reaches_the_client():
+    exc = propose.RedrawError("/tmp/tmpab12/proposal.zip: cannot be read as a spatial file: "
+                              "'/vsizip//tmp/tmpab12/proposal.zip' not recognized")
+    body = bare_app(exc).get("/boom").json()
+    assert "/tmp" not in body["detail"] and "vsizip" not in body["detail"] and "tmpab12" not in str(body)
+    assert body["detail"] == "proposal.zip: cannot be read as a spatial file: 'proposal.zip' not recognized"
+    assert errors.without_paths("grids: 370102001001003, 370102001001004 are apart") == \
+        "grids: 370102001001003, 370102001001004 are apart"
+
+
 def test_loop_error_keeps_its_extra_keys():
     exc = loop.LoopError("address: not found precisely", field="address", candidates=[{"address": "解放路1号"}])
     body = bare_app(exc).get("/boom").json()
