@@ -35,7 +35,7 @@ def geocode_batch(body: dict = Body(..., examples=[{"addresses": ["解放路123�
 
 
 @router.get("/reverse")
-def reverse(point: PointParams = Depends(), _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
+def reverse(_role: str = Depends(require("read")), point: PointParams = Depends(), gc=Depends(get_geocoder)):
     """The nearest registry address to a point, with its straight-line distance."""
     hit = gc.nearest(point.x, point.y)
     if hit is None:

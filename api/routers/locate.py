@@ -24,10 +24,10 @@ router = APIRouter(prefix="/v1", tags=["locate"])
 @router.get("/locate")
 async def locate_one(
     request: Request,
+    role: str = Depends(require("read")),  # first: the key is checked before the parameters
     point: OptionalPointParams = Depends(),
     address: Annotated[str | None, Query(max_length=200, description="an address instead of lon/lat")] = None,
     sel: GenerationParams = Depends(),
-    role: str = Depends(require("read")),
     active: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
 ):

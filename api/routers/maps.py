@@ -37,17 +37,18 @@ def coverage(minutes: float = 15.0, level: str = "community", _role: str = Depen
 
 
 @router.get("/heatmap", response_class=HTMLResponse)
-def heatmap(window: WindowParams = Depends(), category: str | None = Depends(category_filter),
+def heatmap(_role: str = Depends(require("maps")), window: WindowParams = Depends(),
+            category: str | None = Depends(category_filter),
             step: Annotated[str, Query(pattern="^(hour|day|week)$", description="one frame per hour, day or week")] = "day",
-            _role: str = Depends(require("maps")), loc: LocateEngine = Depends(get_locator),
+            loc: LocateEngine = Depends(get_locator),
             engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
     """Requests as a heatmap with a time slider, one frame per hour, day or week."""
     return _page("heatmap", engine, loc, settings, **window.asdict(), category=category, step=step)
 
 
 @router.get("/hotspots", response_class=HTMLResponse)
-def hotspots(window: WindowParams = Depends(), category: str | None = Depends(category_filter),
-             _role: str = Depends(require("maps")), loc: LocateEngine = Depends(get_locator),
+def hotspots(_role: str = Depends(require("maps")), window: WindowParams = Depends(),
+             category: str | None = Depends(category_filter), loc: LocateEngine = Depends(get_locator),
              engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
     """Grids coloured by Gi* hot/cold class (FDR) for the window."""
     return _page("hotspots", engine, loc, settings, **window.asdict(), category=category)

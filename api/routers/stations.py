@@ -23,8 +23,8 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 
 
 @router.get("/stations/nearest")
-async def nearest(point: PointParams = Depends(), k: Annotated[int, Query(ge=1, le=20)] = 3,
-                  _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
+async def nearest(_role: str = Depends(require("read")), point: PointParams = Depends(),
+                  k: Annotated[int, Query(ge=1, le=20)] = 3, loc: LocateEngine = Depends(get_locator),
                   settings: Settings = Depends(get_settings_dep)):
     """The k stations nearest by walking on the network (snap distance included); straight line without one."""
     stations = loc.nearest_stations(point.x, point.y, k)

@@ -47,3 +47,11 @@ def test_a_bad_batch_geocode_limit_is_named_not_a_500(client, limit):  # noqa: F
     r = client.post("/v1/geocode", json={"addresses": ["解放路1号"], "limit": limit},
                     headers={"X-API-Key": client.keys["consumer"]})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "limit"
+
+
+@pytest.mark.parametrize("url", ["/v1/locate?lon=117&lat=36.6&crs=mars", "/v1/reverse?lon=117&lat=36.6&crs=mars",
+                                 "/v1/stations/nearest?lon=117&lat=36.6&crs=mars", "/v1/hotspots?category=火星来客",
+                                 "/maps/heatmap?category=火星来客", "/maps/hotspots?category=火星来客",
+                                 "/v1/requests?status=lost"])
+def test_the_key_is_checked_before_the_parameters(client, url):  # noqa: F811
+    assert client.get(url).status_code == 401  # no key: 401, not a 422 that shows the menu
