@@ -20,6 +20,7 @@ from gis.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app with every router, the error table and the static assets; state is built in the lifespan."""
     settings = settings or get_settings()
 
     @asynccontextmanager

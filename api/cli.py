@@ -183,17 +183,19 @@ def _locator(required: bool = True):
 
 @app.command()
 def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = typer.Argument(None),
-           crs: str = typer.Option("wgs84", help="wgs84 | cgcs2000 | gcj02 | bd09"),
+           crs: str = typer.Option("wgs84", help="wgs84 (EPSG:4326, CRS84) | cgcs2000 (EPSG:4490) | gcj02 | bd09; "
+                                                  "always LON LAT"),
            file: Optional[Path] = typer.Option(None, "--file", help="CSV with columns id,lon,lat"),
            as_json: bool = JsonOpt):
     """Which district, street, community, grid and unit answer for a point (the API's JSON)."""
     import numpy as np
 
-    from gis.coords import CRS_NAMES, to_wgs84
+    from gis.coords import CrsError, normalize_crs, to_wgs84
 
-    crs = crs.strip().lower()
-    if crs not in CRS_NAMES:
-        _fail(f"--crs: unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
+    try:
+        crs = normalize_crs(crs, "--crs")
+    except CrsError as exc:
+        _fail(str(exc))
     if file is None and (lon is None or lat is None):
         _fail("give LON LAT, or --file POINTS.csv")
     _db, locator, settings = _locator(required=False)
@@ -453,6 +455,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1):
 
 
 def main() -> None:  # pragma: no cover
+    """The `wangge` console script."""
     app()
 
 

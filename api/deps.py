@@ -7,6 +7,7 @@ from typing import Callable
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
 
+from api.errors import forbidden
 from gis import keys
 from gis.store.db import session_scope
 from gis.locate.cache import EngineCache
@@ -17,23 +18,51 @@ KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time
 
 
 async def get_settings_dep(request: Request) -> Settings:
+    """The app's settings (one object per app, so tests can run apps with different settings)."""
     return request.app.state.settings
 
 
 async def get_db(request: Request) -> Engine:
+    """The database engine built in the app's lifespan."""
     return request.app.state.engine
 
 
 async def get_locator(request: Request) -> LocateEngine:
+    """The locate engine of the active generation (rebuilt when another one is activated)."""
     cache: EngineCache = request.app.state.engine_cache
     return cache.get()
 
 
 async def get_rules(request: Request):
+    """The request rules (categories, departments, colours) loaded at start-up."""
     return request.app.state.rules
 
 
+GEOCODERS_KEPT = 2  # the active map's geocoder and one asked for history (generation=/at=)
+
+
+def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
+    """One geocoder per locate engine, the last GEOCODERS_KEPT kept per process (the active map and the
+    history ones asked with generation=/at=); the registry is re-read when an engine is rebuilt. Also
+    called directly with a chosen engine (locate by address, requests by address)."""
+    from gis.address.geocode import load_geocoder
+
+    state = request.app.state
+    if getattr(state, "geocoders", None) is None:
+        state.geocoders = []
+    kept: list = state.geocoders
+    for i, (engine_, gc) in enumerate(kept):
+        if engine_ is loc:
+            kept.append(kept.pop(i))  # most recent last
+            return gc
+    gc = load_geocoder(request.app.state.engine, loc)
+    kept.append((loc, gc))
+    del kept[:-GEOCODERS_KEPT]
+    return gc
+
+
 def api_key_from(request: Request) -> str | None:
+    """The API key a request carries, from the X-API-Key header or `?api_key=`."""
     return request.headers.get("x-api-key") or request.query_params.get("api_key")
 
 
@@ -59,7 +88,7 @@ def require(capability: str) -> Callable[[Request], str]:
                 raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "X-API-Key"})
             cache[key] = (role, time.monotonic())
         if not keys.allows(role, capability):
-            raise HTTPException(403, f"the role {role!r} may not {capability}")
+            raise HTTPException(403, forbidden(role, capability))
         request.state.role, request.state.key_prefix = role, key[:10]
         return role
 

@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import numpy as np
 
+from gis.errors import Invalid
+
 CRS_NAMES = ("wgs84", "cgcs2000", "gcj02", "bd09")
-_ALIASES = {"epsg:4326": "wgs84", "4326": "wgs84", "epsg:4490": "cgcs2000", "4490": "cgcs2000"}
+# Every spelling accepted for each canonical name (matched case-insensitively, spaces trimmed). On /v1
+# and the command line a pair is always longitude, latitude whatever the name: axis order as a CRS
+# defines it belongs to the OGC routes alone.
+CRS_SPELLINGS = {
+    "wgs84": ("wgs84", "EPSG:4326", "4326", "CRS84", "OGC:CRS84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+              "http://www.opengis.net/def/crs/EPSG/0/4326"),
+    "cgcs2000": ("cgcs2000", "EPSG:4490", "4490", "http://www.opengis.net/def/crs/EPSG/0/4490"),
+    "gcj02": ("gcj02",),
+    "bd09": ("bd09",),
+}
+_ALIASES = {spelling.lower(): name for name, spellings in CRS_SPELLINGS.items() for spelling in spellings}
+CRS_ACCEPTED = (", ".join(CRS_NAMES) + " (also " + "; ".join(
+    f"{', '.join(sp[1:])} for {name}" for name, sp in CRS_SPELLINGS.items() if len(sp) > 1) + ")")
 _A = 6378245.0
 _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
 
 
-def normalize_crs(crs: str) -> str:
-    """The canonical name of `crs`, or ValueError naming the bad value and the accepted ones."""
-    c = str(crs).strip().lower()
-    c = _ALIASES.get(c, c)
-    if c not in CRS_NAMES:
-        raise ValueError(f"unknown coordinate system {crs!r}; use one of {', '.join(CRS_NAMES)}")
+class CrsError(Invalid):
+    """A coordinate system name this service does not know; names the field and the accepted names."""
+
+
+def normalize_crs(crs: str, field: str = "crs") -> str:
+    """The canonical name (wgs84, cgcs2000, gcj02, bd09) of any accepted spelling of `crs`, or CrsError
+    naming `field`, the bad value and the accepted names: the one CRS parser for the API, CLI and importers."""
+    c = _ALIASES.get(str(crs).strip().lower())
+    if c is None:
+        raise CrsError(field, f"unknown coordinate system {str(crs)[:100]!r}; use one of {CRS_ACCEPTED}")
     return c
 
 
 def out_of_china(lon, lat) -> np.ndarray:
+    """True where a point lies outside the box in which GCJ-02 offsets apply."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
 

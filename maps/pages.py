@@ -27,6 +27,10 @@ class PageError(ValueError):
     """A page that cannot be drawn from what the record holds; the message says what is missing."""
 
 
+class PageNotFound(PageError):
+    """A page about a thing that does not exist (a redraw id)."""
+
+
 def level_frame(loc: LocateEngine, level: str) -> gpd.GeoDataFrame:
     if level not in loc.levels:
         raise PageError(f"there are no {level} areas in generation {loc.generation}")
@@ -163,7 +167,7 @@ def redraw_page(engine: Engine, loc: LocateEngine, settings: Settings, redraw_id
     with engine.connect() as conn:
         r = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
         if r is None:
-            raise PageError(f"redraw {redraw_id} does not exist")
+            raise PageNotFound(f"redraw {redraw_id} does not exist")
         before = children(conn, r["based_on"], r["level"], [r["parent_code"]])
         after = children(conn, r["draft_generation"], r["level"], [r["parent_code"]]) if r["draft_generation"] else None
     moves = r["impact"].get("moves", [])

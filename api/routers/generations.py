@@ -1,7 +1,7 @@
 """Generations: list them; make an earlier one active again (rollback)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -27,14 +27,13 @@ def list_generations(role: str = Depends(require("read")), engine: Engine = Depe
 @router.post("/generations/{generation}/activate")
 def activate(generation: int, request: Request, role: str = Depends(require("redraw")),
              engine: Engine = Depends(get_db)):
-    try:
-        with session_scope(engine) as session:
-            previous = generations.active_id(session)
-            generations.activate(session, generation)
-            session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'activate', "
-                                 "CAST(:d AS jsonb))"),
-                            {"a": f"api:{role}", "d": f'{{"generation": {generation}, "previous": {previous or "null"}}}'})
-    except generations.GenerationError as exc:
-        raise HTTPException(404 if "does not exist" in str(exc) else 409, str(exc)) from exc
+    """Make an earlier committed generation active again (rollback); 404 when it does not exist, 409
+    when it is a draft."""
+    with session_scope(engine) as session:
+        previous = generations.active_id(session)
+        generations.activate(session, generation)
+        session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'activate', "
+                             "CAST(:d AS jsonb))"),
+                        {"a": f"api:{role}", "d": f'{{"generation": {generation}, "previous": {previous or "null"}}}'})
     request.app.state.engine_cache.invalidate()
     return {"generation": generation, "previous": previous}

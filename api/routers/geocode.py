@@ -3,64 +3,41 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 
-from api.deps import get_locator, require
-from api.routers.locate import check_crs, json_response
-from gis.coords import to_wgs84
-from gis.locate.engine import LocateEngine
+from api.deps import get_geocoder, require
+from api.http import PointParams, json_response
+from gis.errors import Invalid, NotFound, TooLarge
 
 router = APIRouter(prefix="/v1", tags=["geocode"])
-
-
-def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
-    """One geocoder per locate engine, the last GEOCODERS_KEPT kept per process (the active map and the
-    history ones asked with generation=/at=); the registry is re-read when an engine is rebuilt."""
-    from gis.address.geocode import load_geocoder
-
-    state = request.app.state
-    if getattr(state, "geocoders", None) is None:
-        state.geocoders = []
-    kept: list = state.geocoders
-    for i, (engine_, gc) in enumerate(kept):
-        if engine_ is loc:
-            kept.append(kept.pop(i))  # most recent last
-            return gc
-    gc = load_geocoder(request.app.state.engine, loc)
-    kept.append((loc, gc))
-    del kept[:-GEOCODERS_KEPT]
-    return gc
-
-
-GEOCODERS_KEPT = 2
 
 
 @router.get("/geocode")
 def geocode(q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=20)] = 5,
             _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
+    """Registry places for an address as a resident types it, best first, with `confident`."""
     return json_response(gc.geocode(q, limit))
 
 
 @router.post("/geocode")
 def geocode_batch(body: dict = Body(..., examples=[{"addresses": ["解放路123号锦绣花园5栋2单元"], "limit": 1}]),
                   _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
+    """Many addresses at once (up to 10,000), each answered as GET /v1/geocode would."""
     items = body.get("addresses")
     if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
-        raise HTTPException(422, "addresses: a list of strings is needed")
+        raise Invalid("addresses", "a list of strings is needed")
     if len(items) > 10_000:
-        raise HTTPException(413, f"addresses: {len(items)} is over the limit of 10000 per request")
-    limit = int(body.get("limit", 1))
+        raise TooLarge("addresses", f"{len(items)} is over the limit of 10000 per request")
+    limit = body.get("limit", 1)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 20:
+        raise Invalid("limit", f"{str(limit)[:20]!r} is not a whole number 1..20")
     return json_response({"results": [gc.geocode(a, limit) for a in items]})
 
 
 @router.get("/reverse")
-def reverse(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-            lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)], crs: str = "wgs84",
-            _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
+def reverse(_role: str = Depends(require("read")), point: PointParams = Depends(), gc=Depends(get_geocoder)):
     """The nearest registry address to a point, with its straight-line distance."""
-    x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
-    hit = gc.nearest(float(x[0]), float(y[0]))
+    hit = gc.nearest(point.x, point.y)
     if hit is None:
-        raise HTTPException(404, "the address registry is empty")
+        raise NotFound("the address registry is empty")
     return json_response(hit)

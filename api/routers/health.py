@@ -13,6 +13,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 def health(engine: Engine = Depends(get_db)):
+    """200 when the database answers, 503 with the reason otherwise."""
     try:
         ok = ping(engine)
     except Exception as exc:  # any database failure is "not healthy", with the reason

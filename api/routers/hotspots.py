@@ -1,13 +1,13 @@
 """Where requests cluster: Getis-Ord Gi* hotspots per grid or H3 cell, with the trend."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
+from api.http import WindowParams, category_filter
 from gis.command import hotspots as hs
 from gis.locate.engine import LocateEngine
 from gis.settings import Settings
@@ -19,18 +19,12 @@ router = APIRouter(prefix="/v1", tags=["hotspots"])
 @router.get("/hotspots")
 def hotspots(_role: str = Depends(require("maps")), engine: Engine = Depends(get_db),
              loc: LocateEngine = Depends(get_locator), settings: Settings = Depends(get_settings_dep),
-             start: Annotated[datetime | None, Query(description="ISO time; default: `days` before end")] = None,
-             end: Annotated[datetime | None, Query(description="ISO time; default: just after the newest request")] = None,
-             days: Annotated[float, Query(gt=0, le=366)] = 30,
-             category: str | None = None,
+             window: WindowParams = Depends(), category: str | None = Depends(category_filter),
              unit: Annotated[str, Query(pattern="^(grid|h3)$")] = "grid",
              resolution: Annotated[int, Query(ge=5, le=11)] = 8,
              permutations: Annotated[int | None, Query(ge=99, le=9999)] = None):
     """Counts, Gi* z and p, hot/cold class at 99/95/90 % (FDR) and trend, hottest first."""
     with engine.connect() as conn:
-        s, e, prev = request_window(conn, start, end, days)
-        try:
-            return hs.hotspots(conn, loc, s, e, prev, category, unit, resolution,
-                               permutations or settings.hotspot_permutations)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        s, e, prev = request_window(conn, window.start, window.end, window.days)
+        return hs.hotspots(conn, loc, s, e, prev, category, unit, resolution,
+                           permutations or settings.hotspot_permutations)

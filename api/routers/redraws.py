@@ -1,7 +1,7 @@
 """Planner redraws: propose (validation + impact, kept as a draft), read, commit."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from api.deps import get_db, get_settings_dep, require
 from gis.redraw import propose
 from gis.redraw import asked
+from gis.errors import Invalid
 from gis.store.db import session_scope
 from gis.settings import Settings
 
@@ -23,24 +24,18 @@ def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "
     """Check new children for one parent; the answer lists every finding and what the redraw moves."""
     ranges = {"grid": (settings.grid_households_min, settings.grid_households_max),
               "unit": (settings.unit_households_min, settings.unit_households_max)}
-    try:
-        p = propose.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"))
-        with session_scope(engine) as session:
-            return propose.propose(session, p, f"api:{role}", ranges)
-    except propose.RedrawError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    p = propose.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"))
+    with session_scope(engine) as session:
+        return propose.propose(session, p, f"api:{role}", ranges)
 
 
 def _propose_made(engine, settings, role, make, *args, **kw):
     """Make a Proposal from the record (automatic, split, merge) and check it like a drawn one."""
     ranges = {"grid": (settings.grid_households_min, settings.grid_households_max),
               "unit": (settings.unit_households_min, settings.unit_households_max)}
-    try:
-        with session_scope(engine) as session:
-            p = make(session, *args, **kw)
-            return propose.propose(session, p, f"api:{role}", ranges)
-    except propose.RedrawError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    with session_scope(engine) as session:
+        p = make(session, *args, **kw)
+        return propose.propose(session, p, f"api:{role}", ranges)
 
 
 @router.post("/redraws/auto")
@@ -55,13 +50,13 @@ def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k"
         return _propose_made(engine, settings, role, asked.auto_units, str(body.get("parent", "")),
                              (settings.unit_households_min, settings.unit_households_max))
     if body.get("level", "grid") != "grid":
-        raise HTTPException(422, "level: grid (a community's grids) or unit (a grid's units)")
+        raise Invalid("level", "grid (a community's grids) or unit (a grid's units)")
     k = body.get("k")
     if k is not None and not isinstance(k, int):
-        raise HTTPException(422, "k: a whole number of grids")
+        raise Invalid("k", "a whole number of grids")
     tol = body.get("tolerance", 0.10)
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
-        raise HTTPException(422, "tolerance: a share between 0 and 1 (0.10 = ±10 %)")
+        raise Invalid("tolerance", "a share between 0 and 1 (0.10 = ±10 %)")
     return _propose_made(engine, settings, role, asked.auto, str(body.get("parent", "")), k,
                          (settings.grid_households_min, settings.grid_households_max), float(tol),
                          int(body.get("seed", 0)))
@@ -74,7 +69,7 @@ def propose_split(body: dict = Body(..., examples=[{"grid": "370102001001003", "
     """Split one grid into `parts` balanced grids along its units' edges."""
     parts = body.get("parts", 2)
     if not isinstance(parts, int):
-        raise HTTPException(422, "parts: a whole number")
+        raise Invalid("parts", "a whole number")
     return _propose_made(engine, settings, role, asked.split, str(body.get("grid", "")), parts)
 
 
@@ -85,7 +80,7 @@ def propose_merge(body: dict = Body(..., examples=[{"grids": ["370102001001003",
     """Merge neighbouring grids of one community into one (it keeps the first code)."""
     grids = body.get("grids")
     if not isinstance(grids, list) or not all(isinstance(g, str) for g in grids):
-        raise HTTPException(422, "grids: a list of grid codes")
+        raise Invalid("grids", "a list of grid codes")
     return _propose_made(engine, settings, role, asked.merge, grids)
 
 
@@ -100,7 +95,7 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
 
     suffix = Path(file.filename or "upload").suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg", ".zip", ".kml", ".gml", ".fgb"):
-        raise HTTPException(422, f"file: {file.filename!r}; send GeoJSON, GeoPackage or a zipped Shapefile")
+        raise Invalid("file", f"{file.filename!r}; send GeoJSON, GeoPackage or a zipped Shapefile")
     data = await file.read()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"proposal{suffix}"
@@ -112,10 +107,11 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
 
 @router.get("/redraws/{redraw_id}")
 def show(redraw_id: int, _role: str = Depends(require("redraw")), engine: Engine = Depends(get_db)):
+    """One proposal as stored: findings, impact, draft generation and whether it was committed."""
     with engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
     if row is None:
-        raise HTTPException(404, f"redraw {redraw_id} does not exist")
+        raise propose.RedrawNotFound(f"redraw {redraw_id} does not exist")
     out = dict(row)
     for k in ("created_at", "committed_at"):
         out[k] = out[k].isoformat() if out[k] else None
@@ -127,12 +123,7 @@ def commit(redraw_id: int, request: Request, role: str = Depends(require("redraw
            engine: Engine = Depends(get_db)):
     """Switch the active generation to the proposal's draft in one transaction; 409 when not valid or
     when another commit came first."""
-    try:
-        with session_scope(engine) as session:
-            gen = propose.commit(session, redraw_id, f"api:{role}")
-    except propose.RedrawNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except propose.RedrawConflict as exc:
-        raise HTTPException(409, str(exc)) from exc
+    with session_scope(engine) as session:
+        gen = propose.commit(session, redraw_id, f"api:{role}")
     request.app.state.engine_cache.invalidate()
     return {"generation": gen}

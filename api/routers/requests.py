@@ -4,30 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.deps import get_db, get_locator, get_rules, require
-from api.routers.locate import check_crs, mask_phone
+from api.deps import get_db, get_geocoder, get_locator, get_rules, require
+from api.http import CRS_HELP, MonthParams, mask_phone, status_filter, wgs84_point
 from gis import keys
 from gis.command import loop
-from gis.coords import to_wgs84
 from gis.store.db import session_scope
 from gis.locate.engine import LocateEngine
 from gis.command.rules import Rules
-from gis.command.periods import month_window
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 
 
 class NewRequest(BaseModel):
+    """POST /v1/requests' body: what and where (a point or an address), how important and urgent."""
+
     category: str = Field(..., description="one of the menu's categories, e.g. 环境卫生")
     text: str | None = Field(None, max_length=2000)
     lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
     lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
-    crs: str = "wgs84"
+    crs: str = Field("wgs84", max_length=100, description=CRS_HELP)
     address: str | None = Field(None, max_length=200, description="where, as the resident says it")
     matter_class: str | None = Field(None, description="public/公家事, shared/大家事, private/自家事; "
                                                        "default: the category's")
@@ -65,6 +64,8 @@ def _level(name: str, value) -> bool:
 
 
 class Move(BaseModel):
+    """One step of a request through the loop, with what that step needs (result, satisfaction, ...)."""
+
     to: str = Field(..., description="the next status, e.g. dispatched")
     version: int | None = Field(None, description="the version you read (optimistic locking)")
     note: str | None = Field(None, max_length=2000)
@@ -77,6 +78,8 @@ class Move(BaseModel):
 
 
 class Acknowledgement(BaseModel):
+    """A summoned department reporting in (部门报到)."""
+
     department: str
     note: str | None = Field(None, max_length=2000)
     by: str | None = Field(None, max_length=100)
@@ -107,10 +110,8 @@ def create(body: NewRequest, request: Request, role: str = Depends(require("repo
     with the candidates, so the caller can ask the resident again."""
     important, urgent = body.flags()
     if body.lon is not None and body.lat is not None:
-        x, y = to_wgs84(np.array([body.lon]), np.array([body.lat]), check_crs(body.crs))
-        lon, lat = float(x[0]), float(y[0])
+        lon, lat = wgs84_point(body.lon, body.lat, body.crs)
     elif body.address:
-        from api.routers.geocode import get_geocoder
         found = get_geocoder(request, locator).geocode(body.address, 3)
         if not found["confident"]:
             raise loop.LoopError(f"address: {body.address!r} is not found precisely; give coordinates or a "
@@ -126,7 +127,7 @@ def create(body: NewRequest, request: Request, role: str = Depends(require("repo
 
 @router.get("/requests")
 def listing(role: str = Depends(require("requests")), engine: Engine = Depends(get_db),
-            status: Annotated[str | None, Query(description="a status, or 'open'")] = None,
+            status: str | None = Depends(status_filter),
             grid: str | None = None, overdue: bool = False, colour: str | None = None,
             limit: Annotated[int, Query(ge=1, le=5000)] = 200):
     """Requests for the command center, the nearest deadline first."""
@@ -168,8 +169,8 @@ def escalate(_role: str = Depends(require("requests")), engine: Engine = Depends
 
 @router.get("/grids/{code}/board")
 def board(code: str, _role: str = Depends(require("read")), engine: Engine = Depends(get_db),
-          month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; default: this month")] = None):
-    """The grid's public result board (晒单) for one month."""
-    start, end = month_window(month)
+          month: MonthParams = Depends()):
+    """The grid's public result board (晒单) for one month (default: this month)."""
+    start, end = month.window()
     with session_scope(engine) as session:
         return loop.board(session, code, start, end)

@@ -6,14 +6,14 @@ from typing import Annotated
 import numpy as np
 import shapely
 import shapely.geometry
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
-from api.routers.locate import check_crs, json_response
+from api.http import PointParams, json_response
 from gis.reach.circles import station_circles
-from gis.coords import to_wgs84
+from gis.errors import Invalid, NotFound, NotReady
 from gis.locate.engine import LocateEngine
 from gis.store.models import LEVELS
 from gis.reach.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
@@ -23,13 +23,11 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 
 
 @router.get("/stations/nearest")
-async def nearest(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-                  lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
-                  crs: str = "wgs84", k: Annotated[int, Query(ge=1, le=20)] = 3,
-                  _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
+async def nearest(_role: str = Depends(require("read")), point: PointParams = Depends(),
+                  k: Annotated[int, Query(ge=1, le=20)] = 3, loc: LocateEngine = Depends(get_locator),
                   settings: Settings = Depends(get_settings_dep)):
-    x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
-    stations = loc.nearest_stations(float(x[0]), float(y[0]), k)
+    """The k stations nearest by walking on the network (snap distance included); straight line without one."""
+    stations = loc.nearest_stations(point.x, point.y, k)
     return json_response({"speed_m_s": settings.walk_speed_m_s, "speed_note": SPEED_NOTE,
                           "method": "walking" if loc.reach is not None else "straight_line",
                           "limit_m": settings.reach_limit_m, "stations": stations})
@@ -43,9 +41,9 @@ def station_circle(station_id: int, minutes: Annotated[float, Query(gt=0, le=60)
     s = loc.stations
     where = np.flatnonzero(s.ids == station_id) if s is not None else []
     if not len(where):
-        raise HTTPException(404, f"station {station_id} does not exist")
+        raise NotFound(f"station {station_id} does not exist")
     if loc.reach is None:
-        raise HTTPException(409, "there is no walking network yet: import one (wangge import osm) or build the demo")
+        raise NotReady("there is no walking network yet: import one (wangge import osm) or build the demo")
     i = int(where[0])
     _, polys, stored = station_circles(engine, loc, minutes, settings.walk_speed_m_s, [station_id])
     poly = shapely.set_precision(polys[0], 1e-7)
@@ -63,12 +61,13 @@ def coverage(level: str = "community", uncovered: Annotated[int, Query(ge=0, le=
              _role: str = Depends(require("read")),
              loc: LocateEngine = Depends(get_locator), engine: Engine = Depends(get_db),
              settings: Settings = Depends(get_settings_dep)):
+    """Each area's households within the walking circle of a station, and the uncovered addresses."""
     if level not in LEVELS:
-        raise HTTPException(422, f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
+        raise Invalid("level", f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     if level not in loc.levels:
-        raise HTTPException(404, f"there are no {level} areas in generation {loc.generation}")
+        raise NotFound(f"there are no {level} areas in generation {loc.generation}")
     if loc.reach is None:
-        raise HTTPException(409, "there is no walking network or no station yet")
+        raise NotReady("there is no walking network or no station yet")
     return json_response(coverage_report(loc, engine, level, settings.walk_speed_m_s, uncovered))
 
 
@@ -78,7 +77,7 @@ def siting(k: Annotated[int, Query(ge=1, le=50)] = 3, minutes: Annotated[float, 
            engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
     """The next k station sites (among registry addresses) that add the most covered households."""
     if loc.reach is None:
-        raise HTTPException(409, "siting needs a walking network and stations")
+        raise NotReady("siting needs a walking network and stations")
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
     x = np.array([r[1] for r in rows], float)

@@ -1,7 +1,7 @@
 """GET /tiles/{level}/{z}/{x}/{y}.pbf: a level's areas as Mapbox vector tiles (for Leaflet.VectorGrid)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
@@ -24,13 +24,8 @@ def tile(level: str, z: int, x: int, y: int, generation: int | None = None,
     """A level's areas meeting tile z/x/y (web mercator, XYZ) in the active generation or `generation=N`,
     one layer named after the level with code, name, households and parent_code per feature.
     An empty tile is answered 204 No Content. Drafts only for roles that may redraw."""
-    try:
-        with engine.connect() as conn:
-            _gen, body = gt.tile(conn, level, z, x, y, generation, drafts=keys.allows(role, "redraw"))
-    except gt.TileError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except gt.NoSuchGeneration as exc:
-        raise HTTPException(404, str(exc)) from exc
+    with engine.connect() as conn:
+        _gen, body = gt.tile(conn, level, z, x, y, generation, drafts=keys.allows(role, "redraw"))
     if not body:
         return Response(status_code=204, headers=CACHE)
     return Response(body, media_type=MVT, headers=CACHE)

@@ -24,6 +24,10 @@ LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))  # strictest first
 TOUCH_TOL_DEG = 1e-5  # ~1 m: official boundaries with hairline gaps or slivers still count as neighbours
 
 
+class HotspotError(ValueError):
+    """A hotspot query that cannot be answered; the message names the parameter (unit, resolution)."""
+
+
 @dataclass
 class GiStar:
     z: np.ndarray  # standardised Gi* from the permutations (esda z_sim)
@@ -181,7 +185,7 @@ def hotspots(conn: Connection, locator: LocateEngine, start: datetime, end: date
     """Gi* hotspots for one window, with counts and trend against `prev`; areas hottest first."""
     if unit == "grid":
         if "grid" not in locator.levels:
-            raise ValueError("unit: there are no grids in the active generation")
+            raise HotspotError("unit: there are no grids in the active generation")
         d = locator.levels["grid"]
         now = grid_counts(conn, locator, start, end, category)
         before = grid_counts(conn, locator, prev[0], prev[1], category)
@@ -189,7 +193,7 @@ def hotspots(conn: Connection, locator: LocateEngine, start: datetime, end: date
         ids, names = d.codes.tolist(), d.names.tolist()
     elif unit == "h3":
         if not 5 <= resolution <= 11:
-            raise ValueError(f"resolution: {resolution}; use 5 (about 250 km²) to 11 (about 2,000 m²)")
+            raise HotspotError(f"resolution: {resolution}; use 5 (about 250 km²) to 11 (about 2,000 m²)")
         cells = city_cells(locator, resolution)
         pos = {c: i for i, c in enumerate(cells)}
 
@@ -205,7 +209,7 @@ def hotspots(conn: Connection, locator: LocateEngine, start: datetime, end: date
         w = h3_weights(cells)
         ids, names = cells, [None] * len(cells)
     else:
-        raise ValueError(f"unit: {unit!r}; use grid or h3")
+        raise HotspotError(f"unit: {unit!r}; use grid or h3")
     g = gi_star(now, w, permutations, seed)
     tr = trend(now, before)
     order = np.argsort(-g.z, kind="stable")

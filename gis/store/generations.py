@@ -17,6 +17,14 @@ class GenerationError(RuntimeError):
     """A generation request that cannot be honoured (unknown id, a draft, ...)."""
 
 
+class GenerationNotFound(GenerationError):
+    """A generation id that does not exist (404 when activating)."""
+
+
+class GenerationChoiceError(GenerationError):
+    """A `generation=`/`at=` choice that cannot be honoured; the message names the parameter (422)."""
+
+
 def active_id(session: Session) -> int | None:
     return session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
 
@@ -52,7 +60,7 @@ def activate(session: Session, generation: int) -> None:
     """Make `generation` the one locate answers with; workers hear of it through NOTIFY on commit."""
     state = session.execute(text("SELECT state FROM generation WHERE id = :g"), {"g": generation}).scalar()
     if state is None:
-        raise GenerationError(f"generation {generation} does not exist")
+        raise GenerationNotFound(f"generation {generation} does not exist")
     if state != "committed":
         raise GenerationError(f"generation {generation} is a {state}, not a committed generation")
     session.execute(text("UPDATE generation SET activated_at = now() WHERE id = :g"), {"g": generation})
@@ -77,17 +85,17 @@ def choose(session: Session, generation: int | None = None, at=None, drafts: boo
     """The generation a query asks for: `generation=N`, or the one active `at` a time, or the active one.
     GenerationError names the parameter when it cannot be honoured (a draft only for planners)."""
     if generation is not None and at is not None:
-        raise GenerationError("generation: give generation or at, not both")
+        raise GenerationChoiceError("generation: give generation or at, not both")
     if at is not None:
         gen = active_at(session, at)
         if gen is None:
-            raise GenerationError(f"at: no generation was active at {at.isoformat()}")
+            raise GenerationChoiceError(f"at: no generation was active at {at.isoformat()}")
         return gen
     if generation is None:
         return active_id(session)
     state = session.execute(text("SELECT state FROM generation WHERE id = :g"), {"g": generation}).scalar()
     if state is None or (state == "draft" and not drafts):
-        raise GenerationError(f"generation: generation {generation} does not exist")
+        raise GenerationChoiceError(f"generation: generation {generation} does not exist")
     return generation
 
 

@@ -106,7 +106,7 @@ def test_api_geocode_batch_and_reverse(gc, pg_url):
         top = body["candidates"][0]
         rev = c.get("/v1/reverse", params={"lon": top["lon"], "lat": top["lat"]}, headers=h).json()
         assert rev["address"] == a and rev["distance_m"] < 0.01
-        assert c.get("/v1/geocode", params={"q": ""}, headers=h).status_code == 422
+        assert (e422 := c.get("/v1/geocode", params={"q": ""}, headers=h)).status_code == 422 and e422.json()["errors"][0]["field"] == "q"
 
 
 def test_locate_by_address(gc, pg_url):
@@ -118,4 +118,4 @@ def test_locate_by_address(gc, pg_url):
         assert body["grid"]["code"] == body["geocode"]["candidate"]["grid"]
         none = c.get("/v1/locate", params={"address": "火星基地"}, headers=h).json()
         assert none["found"] is False and none["geocode"]["candidate"] is None
-        assert c.get("/v1/locate?lon=117", headers=h).status_code == 422
+        assert (e422 := c.get("/v1/locate?lon=117", headers=h)).status_code == 422 and e422.json()["errors"][0]["field"] == "lat"

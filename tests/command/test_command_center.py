@@ -112,8 +112,8 @@ def test_planted_cluster_is_hot_and_trend_rises(demo):
 
 def test_hotspot_parameters_are_checked(demo):
     c, _, _ = demo
-    assert c.get("/v1/hotspots", params={"unit": "hex"}).status_code == 422
-    assert c.get("/v1/hotspots", params={"unit": "h3", "resolution": 15}).status_code == 422
+    assert (e422 := c.get("/v1/hotspots", params={"unit": "hex"})).status_code == 422 and e422.json()["errors"][0]["field"] == "unit"
+    assert (e422 := c.get("/v1/hotspots", params={"unit": "h3", "resolution": 15})).status_code == 422 and e422.json()["errors"][0]["field"] == "resolution"
     bad = c.get("/v1/hotspots", params={"start": "2031-03-02T00:00:00", "end": "2031-03-01T00:00:00"})
     assert bad.status_code == 422 and "start" in bad.json()["detail"]
 
@@ -155,7 +155,7 @@ def test_monthly_ranking_names_the_two_lowest(demo):
     assert feb["previous_lowest"] == [late, unhappy] and feb["reported_upward"] == [late]
     scores = [r["score"] for r in feb["grids"]]
     assert scores == sorted(scores, reverse=True)
-    assert c.get("/v1/rankings", params={"month": "2032-2"}).status_code == 422
+    assert (e422 := c.get("/v1/rankings", params={"month": "2032-2"})).status_code == 422 and e422.json()["errors"][0]["field"] == "month"
 
 
 def test_neighbours_survive_hairline_gaps_and_slivers():

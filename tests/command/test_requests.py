@@ -276,7 +276,7 @@ def test_board_publishes_finished_requests(demo):
     assert item["result"] == "垃圾已清运" and item["on_time"] is True
     assert board["finished"] >= 1 and board["received"] >= board["finished"]
     assert "address" not in item and "text" not in item
-    assert c.get(f"/v1/grids/{r['grid']['code']}/board", params={"month": "2026-13"}).status_code == 422
+    assert (e422 := c.get(f"/v1/grids/{r['grid']['code']}/board", params={"month": "2026-13"})).status_code == 422 and e422.json()["errors"][0]["field"] == "month"
 
 
 def test_listing_for_the_command_center(demo):

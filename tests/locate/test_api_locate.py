@@ -98,7 +98,7 @@ def test_shared_edge_goes_to_first_code_like_postgis(client, clean_db):
 def test_bad_coordinates_are_422_naming_the_field(client, query, field):
     r = get(client, f"/v1/locate?{query}")
     assert r.status_code == 422
-    assert field in r.json()["detail"]
+    assert field in r.json()["detail"] and r.json()["errors"][0]["field"] == field
 
 
 def test_gcj02_input_is_converted(client):
@@ -152,8 +152,8 @@ def test_areas_geojson(client):
     props = fc["features"][0]["properties"]
     assert set(props) >= {"code", "name", "level", "parent", "households"}
     assert props["parent"] == "370102001001" and fc["features"][0]["geometry"]["type"] == "MultiPolygon"
-    assert get(client, "/v1/areas?level=planet").status_code == 422
-    assert get(client, "/v1/areas?level=grid&generation=999").status_code == 422
+    assert (e422 := get(client, "/v1/areas?level=planet")).status_code == 422 and e422.json()["errors"][0]["field"] == "level"
+    assert (e422 := get(client, "/v1/areas?level=grid&generation=999")).status_code == 422 and e422.json()["errors"][0]["field"] == "generation"
 
 
 def test_health(client):

@@ -129,7 +129,7 @@ def test_a_bad_address_is_422_naming_the_field(demo, path, field):
     c, _engine, _report = demo
     r = c.get(path)
     assert r.status_code == 422, r.text
-    assert r.json()["detail"].startswith(f"{field}:")
+    assert r.json()["detail"].startswith(f"{field}:") and r.json()["errors"][0]["field"] == field
 
 
 def test_generations_unknown_and_draft(demo):

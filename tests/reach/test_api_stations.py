@@ -31,7 +31,7 @@ def test_nearest_by_walking(demo):
         assert abs(s["walk_min"] - s["walk_m"] / 60) < 0.06
     located = c.get("/v1/locate?lon=116.876&lat=36.618").json()
     assert [s["id"] for s in located["stations"]] == [s["id"] for s in body["stations"]]
-    assert c.get("/v1/stations/nearest?lon=116.876&lat=36.618&k=0").status_code == 422
+    assert (e422 := c.get("/v1/stations/nearest?lon=116.876&lat=36.618&k=0")).status_code == 422 and e422.json()["errors"][0]["field"] == "k"
 
 
 def test_circle_is_stored_and_reused(demo):
@@ -54,7 +54,7 @@ def test_coverage_adds_up(demo):
     for r in body["areas"]:
         assert r["within_5_min"] <= r["within_10_min"] <= r["within_15_min"] <= r["households"]
     assert 0 < body["share_5_min"] <= body["share_15_min"] <= 1
-    assert c.get("/v1/coverage?level=planet").status_code == 422
+    assert (e422 := c.get("/v1/coverage?level=planet")).status_code == 422 and e422.json()["errors"][0]["field"] == "level"
     assert c.get("/v1/coverage?level=grid&uncovered=5").json()["uncovered"] == []  # small city: all covered
     # at a crawl (0.1 m/s, 90 m in 15 min) most buildings are out of reach: listed farthest first
     from gis.reach.service_area import coverage_report

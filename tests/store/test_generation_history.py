@@ -75,6 +75,6 @@ def test_drafts_only_for_planners(client):
     with session_scope(client.app.state.engine) as s:
         draft = generations.create(s, source="draft test", state="draft")
         s.execute(text("SELECT 1"))
-    assert get(client, "/v1/locate", params={**WEST, "generation": draft}).status_code == 422
+    assert (e422 := get(client, "/v1/locate", params={**WEST, "generation": draft})).status_code == 422 and e422.json()["errors"][0]["field"] == "generation"
     planner = get(client, "/v1/locate", params={**WEST, "generation": draft}, role="planner").json()
     assert planner["generation"] == draft and planner["grid"]["code"] == "370102001001001"
