@@ -6,10 +6,12 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 
-from api.deps import get_locator, require
+from api.deps import get_locator, get_settings_dep, require
 from api.routers.locate import check_crs, json_response
+from gis.address.geocode import NoAddressNear
 from gis.coords import to_wgs84
 from gis.locate.engine import LocateEngine
+from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["geocode"])
 
@@ -57,10 +59,14 @@ def geocode_batch(body: dict = Body(..., examples=[{"addresses": ["解放路123�
 @router.get("/reverse")
 def reverse(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
             lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)], crs: str = "wgs84",
-            _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
-    """The nearest registry address to a point, with its straight-line distance."""
+            _role: str = Depends(require("read")), gc=Depends(get_geocoder),
+            settings: Settings = Depends(get_settings_dep)):
+    """The nearest registry address to a point, with its straight-line distance; 404 beyond the limit."""
     x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
-    hit = gc.nearest(float(x[0]), float(y[0]))
+    try:
+        hit = gc.nearest(float(x[0]), float(y[0]), settings.reverse_max_m)
+    except NoAddressNear as exc:
+        raise HTTPException(404, str(exc)) from exc
     if hit is None:
         raise HTTPException(404, "the address registry is empty")
     return json_response(hit)

@@ -14,12 +14,21 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gis.locate.index import M_PER_DEG
 from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
 
 LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
 FUZZY_MIN = 75
 _ROAD_RE = re.compile(r"([^\d]{2,10}?(?:大道|路|街|巷))")
 _ESTATE_RE = re.compile(r"([^\d]{2,10}?(?:" + "|".join(ESTATE_SUFFIXES) + "))")
+
+
+class NoAddressNear(LookupError):
+    """No registry address lies within the reverse-geocoding limit of a point (a 404, not a guess)."""
+
+    def __init__(self, distance_m: float, max_m: float):
+        self.distance_m, self.max_m = distance_m, max_m
+        super().__init__(f"no address within {max_m:g} m of this point (the nearest is {distance_m:,.0f} m away)")
 
 
 @dataclass
@@ -93,16 +102,22 @@ class Geocoder:
                 return best[0], best[1] / 100
         return None, 0.0
 
-    def nearest(self, lon: float, lat: float) -> dict | None:
-        """The registry address nearest a point (KD-tree on a local metric plane, built on first use)."""
+    def nearest(self, lon: float, lat: float, max_m: float | None = None) -> dict | None:
+        """The registry address nearest a point (KD-tree on a local metric plane, built on first use), its
+        distance, and a score that falls from 1 at the address to 0 at `max_m`. None when the registry is
+        empty; NoAddressNear when the nearest lies beyond `max_m` (an answer that far would be a guess)."""
         if not len(self.r.lon):
             return None
         if self._tree is None:
             from scipy.spatial import cKDTree
             self._k = np.cos(np.radians(float(np.mean(self.r.lat))))
-            self._tree = cKDTree(np.column_stack([self.r.lon * 111_320 * self._k, self.r.lat * 111_320]))
-        d, i = self._tree.query([lon * 111_320 * self._k, lat * 111_320])
-        return {**self._row(int(i), "building", 1.0), "distance_m": round(float(d), 1)}
+            self._tree = cKDTree(np.column_stack([self.r.lon * M_PER_DEG * self._k, self.r.lat * M_PER_DEG]))
+        d, i = self._tree.query([lon * M_PER_DEG * self._k, lat * M_PER_DEG])
+        d = float(d)
+        if max_m is not None and d > max_m:
+            raise NoAddressNear(d, max_m)
+        score = 1.0 if max_m is None or max_m <= 0 else max(0.0, 1.0 - d / max_m)
+        return {**self._row(int(i), "building", score), "distance_m": round(d, 1)}
 
     # -- answering ----------------------------------------------------------------------------------
     def _row(self, i: int, level: str, score: float) -> dict:
