@@ -29,10 +29,10 @@ async def nearest(lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=Fal
                   _role: str = Depends(require("read")), loc: LocateEngine = Depends(get_locator),
                   settings: Settings = Depends(get_settings_dep)):
     x, y = to_wgs84(np.array([lon]), np.array([lat]), check_crs(crs))
-    stations = loc.nearest_stations(float(x[0]), float(y[0]), k)
+    answer = loc.stations_answer(float(x[0]), float(y[0]), k)
     return json_response({"speed_m_s": settings.walk_speed_m_s, "speed_note": SPEED_NOTE,
                           "method": "walking" if loc.reach is not None else "straight_line",
-                          "limit_m": settings.reach_limit_m, "stations": stations})
+                          "limit_m": settings.reach_limit_m, **answer})
 
 
 @router.get("/stations/{station_id}/circle")
