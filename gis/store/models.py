@@ -319,5 +319,6 @@ class Redraw(Base):
     status: Mapped[str] = mapped_column(String(16), default="proposed", server_default="proposed")
     findings: Mapped[list] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     impact: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    proposal: Mapped[dict | None] = mapped_column(JSONB, nullable=True)  # the features of an invalid proposal
     committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("status IN ('proposed', 'committed')", name="redraw_status"),)
