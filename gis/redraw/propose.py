@@ -37,6 +37,55 @@ class RedrawError(ValueError):
     """A proposal that cannot even be checked (unknown level or parent, malformed features)."""
 
 
+class ProposalTooLarge(RedrawError):
+    """A proposal with more vertices than WANGGE_MAX_VERTICES, refused before any heavy work (413)."""
+
+    def __init__(self, count: int, limit: int, counted_all: bool = True):
+        self.count, self.limit = count, limit
+        more = "" if counted_all else "at least "
+        super().__init__(f"features: {more}{count:,} vertices in all is over the limit of {limit:,} "
+                         "(WANGGE_MAX_VERTICES); simplify the boundaries or send fewer areas at a time")
+
+
+def vertex_limit(max_vertices: int | None = None) -> int:
+    """The vertex limit in force: the one given, else the settings' (WANGGE_MAX_VERTICES)."""
+    if max_vertices is not None:
+        return max_vertices
+    from gis.settings import get_settings
+
+    return get_settings().max_vertices
+
+
+def _positions(coords) -> int:
+    """Positions in a GeoJSON `coordinates` array of any depth, counted without building geometry."""
+    if not isinstance(coords, (list, tuple)) or not coords:
+        return 0
+    if not isinstance(coords[0], (list, tuple)):
+        return 1
+    if not isinstance(coords[0][0], (list, tuple)):
+        return len(coords)
+    return sum(_positions(c) for c in coords)
+
+
+def _geojson_vertices(geometry) -> int:
+    """Vertices of one GeoJSON geometry object (collections included); 0 for what is not one."""
+    if not isinstance(geometry, dict):
+        return 0
+    if geometry.get("type") == "GeometryCollection":
+        return sum(_geojson_vertices(g) for g in geometry.get("geometries") or [])
+    return _positions(geometry.get("coordinates"))
+
+
+def check_vertices(features: list, limit: int) -> int:
+    """The vertex count of a list of GeoJSON features; ProposalTooLarge as soon as it passes `limit`."""
+    total = 0
+    for f in features:
+        total += _geojson_vertices(f.get("geometry") if isinstance(f, dict) else None)
+        if total > limit:
+            raise ProposalTooLarge(total, limit, counted_all=False)
+    return total
+
+
 @dataclass
 class Proposal:
     level: str
@@ -52,13 +101,20 @@ def check_level(level: str) -> None:
         raise RedrawError(f"level: must be one of {', '.join(LEVELS[1:])}, not {level!r}")
 
 
-def parse(level: str, parent: str, features: dict) -> Proposal:
-    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed."""
+def parse(level: str, parent: str, features: dict, max_vertices: int | None = None) -> Proposal:
+    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed
+    (ProposalTooLarge, counted before any geometry is built, over `max_vertices`)."""
     check_level(level)
     if not isinstance(features, dict) or features.get("type") != "FeatureCollection":
         raise RedrawError("features: a GeoJSON FeatureCollection is needed")
+    items = features.get("features") or []
+    if not isinstance(items, list):
+        raise RedrawError("features.features: a list of GeoJSON features is needed")
+    check_vertices(items, vertex_limit(max_vertices))
     codes, names, geoms = [], [], []
-    for i, f in enumerate(features.get("features") or []):
+    for i, f in enumerate(items):
+        if not isinstance(f, dict):
+            raise RedrawError(f"features[{i}]: a GeoJSON feature is needed")
         props = f.get("properties") or {}
         try:
             g = shapely.geometry.shape(f["geometry"]) if f.get("geometry") else None
