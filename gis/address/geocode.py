@@ -27,6 +27,7 @@ class NoAddressNear(LookupError):
     """No registry address lies within the reverse-geocoding limit of a point (a 404, not a guess)."""
 
     def __init__(self, distance_m: float, max_m: float):
+        """The distance to the nearest address and the limit it is beyond, both in metres."""
         self.distance_m, self.max_m = distance_m, max_m
         super().__init__(f"no address within {max_m:g} m of this point (the nearest is {distance_m:,.0f} m away)")
 

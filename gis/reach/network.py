@@ -36,9 +36,11 @@ class WalkGraph:
 
     @property
     def n(self) -> int:
+        """The number of nodes."""
         return len(self.lon)
 
     def xy(self, lon, lat) -> np.ndarray:
+        """Points on the graph's local metric plane (metres), for KD-tree snapping."""
         lon, lat = np.asarray(lon, float), np.asarray(lat, float)
         return np.column_stack([lon * M_PER_DEG * np.cos(np.radians(self.lat0)), lat * M_PER_DEG])
 
@@ -109,6 +111,7 @@ class StationReach:
 
     @classmethod
     def build(cls, graph: WalkGraph, lon, lat, k_max: int = 5, limit_m: float = 3000.0) -> "StationReach":
+        """Every node's nearest stations within `limit_m` of walking, the station's snap included."""
         node, snap = graph.snap(lon, lat)
         n = graph.n
         if len(node) == 0:

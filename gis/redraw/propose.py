@@ -41,6 +41,7 @@ class ProposalTooLarge(RedrawError):
     """A proposal with more vertices than WANGGE_MAX_VERTICES, refused before any heavy work (413)."""
 
     def __init__(self, count: int, limit: int, counted_all: bool = True):
+        """`count` vertices (a lower bound when counting stopped at the limit) against `limit`."""
         self.count, self.limit = count, limit
         more = "" if counted_all else "at least "
         super().__init__(f"features: {more}{count:,} vertices in all is over the limit of {limit:,} "
@@ -88,6 +89,8 @@ def check_vertices(features: list, limit: int) -> int:
 
 @dataclass
 class Proposal:
+    """New children for one parent: codes, names and shapes (EPSG:4326), in the order given."""
+
     level: str
     parent: str
     codes: list[str]

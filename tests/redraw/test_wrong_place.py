@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures arrive as arguments named like the imported fixture)
 """Proposals in the wrong place: a feature outside its parent is `outside_parent` whatever else is wrong
 (invalid, far away, in a wrongly declared CRS), and the before/after map of an invalid proposal still
 draws it with its findings."""
@@ -9,7 +10,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from tests.redraw.test_redraws import COMM, client, fc, post  # noqa: F401  (the fixture)
+from tests.redraw.test_redraws import COMM, client, fc, post  # noqa: F401  (client: the fixture, shared)
 
 
 def _upload(client, frame, tmp_path, name="grids"):
