@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis import keys
+from gis.address.geocode import NoAddressNear
 from gis.command.hotspots import HotspotError
 from gis.command.loop import IllegalMove, LoopError, RequestNotFound, StaleVersion
 from gis.command.periods import WindowError
 from gis.errors import Invalid, NotFound, NotReady, TooLarge
 from gis.importers.common import ImportRefused
-from gis.redraw.propose import RedrawConflict, RedrawError, RedrawNotFound
+from gis.redraw.propose import ProposalTooLarge, RedrawConflict, RedrawError, RedrawNotFound
 from gis.store.areas import AreaQueryError
 from gis.store.generations import GenerationChoiceError, GenerationError, GenerationNotFound
 from gis.tiles import NoSuchGeneration, TileError
@@ -41,6 +42,8 @@ STATUS_CODES: dict[type[Exception], int] = {
     GenerationChoiceError: 422,
     AreaQueryError: 422,
     RedrawError: 422,
+    ProposalTooLarge: 413,  # over WANGGE_MAX_VERTICES, refused before any geometry is built
+    NoAddressNear: 404,  # reverse geocoding beyond WANGGE_REVERSE_MAX_M
     RedrawNotFound: 404,
     RedrawConflict: 409,
     LoopError: 422,

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(60.0, description="how often each worker sweeps for overdue requests; "
                                                            "0 = never (run `wangge requests escalate` instead)")
     hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
+    reverse_max_m: float = Field(250.0, gt=0, description="reverse geocoding answers no address farther than this")
+    max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
 
     @property
     def home_abs(self) -> Path:

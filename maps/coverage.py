@@ -5,7 +5,19 @@ import branca.colormap as cm
 import folium
 import geopandas as gpd
 
-from maps.grids import _light, add_stations, base_map, fit
+from maps.command import legend
+from maps.grids import KIND, _light, add_stations, base_map, fit
+
+OTHER_KIND_COLOUR = "#333333"  # the neutral colour add_stations draws a kind it has no colour for
+
+
+def kind_legend(kinds) -> dict[str, str]:
+    """Legend entries (label → colour) for the station kinds present: known kinds with their label and
+    colour, every other kind as given, in the neutral colour, each with its own entry."""
+    present = sorted({str(k) for k in kinds})
+    known = [KIND[k] for k in KIND if k in present]
+    other = [(k, OTHER_KIND_COLOUR) for k in present if k not in KIND]
+    return {label: colour for label, colour in known + other}
 
 
 def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame,
@@ -39,6 +51,8 @@ def coverage_map(areas: gpd.GeoDataFrame, circles: gpd.GeoDataFrame, uncovered: 
                        ).add_to(group)
         group.add_to(m)
     add_stations(m, stations)
+    if stations is not None and len(stations):
+        legend(m, "服务站 stations", kind_legend(stations["kind"]))
     scale.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     fit(m, areas)

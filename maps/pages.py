@@ -162,14 +162,15 @@ def redraw_page(engine: Engine, loc: LocateEngine, settings: Settings, redraw_id
     """A redraw before and after, side by side: the areas, the buildings that move, the findings."""
     import shapely.geometry
 
-    from maps.redraw import redraw_map
+    from maps.redraw import proposal_frame, redraw_map
 
     with engine.connect() as conn:
         r = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
         if r is None:
             raise PageNotFound(f"redraw {redraw_id} does not exist")
         before = children(conn, r["based_on"], r["level"], [r["parent_code"]])
-        after = children(conn, r["draft_generation"], r["level"], [r["parent_code"]]) if r["draft_generation"] else None
+        after = children(conn, r["draft_generation"], r["level"], [r["parent_code"]]) if r["draft_generation"] \
+            else proposal_frame(r.get("proposal"), r["impact"].get("households_after"))
     moves = r["impact"].get("moves", [])
     moves = gpd.GeoDataFrame(
         {k: [m.get(k) for m in moves] for k in ("address", "from", "to", "households")},

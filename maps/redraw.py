@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import folium
 import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.geometry
 from folium.plugins import DualMap
 
 from maps.command import legend
@@ -24,6 +28,21 @@ def _areas(frame: gpd.GeoDataFrame, name: str, dash: str | None = None) -> foliu
                                                     "fillColor": x["properties"]["fill"], "dashArray": dash},
                           tooltip=folium.GeoJsonTooltip(fields=["name", "code", "households"],
                                                         aliases=["名称", "编码", "户数"]))
+
+
+def proposal_frame(collection: dict | None, households: dict[str, int] | None = None) -> gpd.GeoDataFrame:
+    """The features of a proposal kept on its redraw (an invalid one) as areas to draw: code, name,
+    households, geometry; invalid shapes repaired for drawing only, features with no shape left out."""
+    feats = (collection or {}).get("features") or []
+    geoms = [shapely.geometry.shape(f["geometry"]) if f.get("geometry") else None for f in feats]
+    geoms = np.array([None if g is None or g.is_empty else (g if g.is_valid else shapely.make_valid(g))
+                      for g in geoms], dtype=object)
+    codes = [str((f.get("properties") or {}).get("code") or "") for f in feats]
+    frame = gpd.GeoDataFrame({"code": codes, "name": [str((f.get("properties") or {}).get("name") or "")
+                                                      for f in feats],
+                              "households": [int((households or {}).get(c, 0)) for c in codes]},
+                             geometry=gpd.GeoSeries(list(geoms), crs=4326), crs=4326)
+    return frame[frame.geometry.notna()].reset_index(drop=True)
 
 
 def redraw_map(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame | None, moves: gpd.GeoDataFrame,
@@ -61,5 +80,6 @@ def redraw_map(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame | None, moves: 
                          "变动楼栋 moved building": "#6a1b9a"})
     folium.LayerControl(collapsed=False).add_to(m.m1)
     folium.LayerControl(collapsed=False).add_to(m.m2)
-    fit(m, before if len(before) else after)
+    drawn = [f for f in (before, after) if f is not None and len(f)]
+    fit(m, pd.concat(drawn, ignore_index=True) if drawn else None)  # a proposal far away stays in view
     return m

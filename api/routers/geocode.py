@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from api.deps import get_geocoder, require
+from api.deps import get_geocoder, get_settings_dep, require
 from api.http import PointParams, json_response
 from gis.errors import Invalid, NotFound, TooLarge
+from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["geocode"])
 
@@ -35,9 +36,10 @@ def geocode_batch(body: dict = Body(..., examples=[{"addresses": ["解放路123�
 
 
 @router.get("/reverse")
-def reverse(_role: str = Depends(require("read")), point: PointParams = Depends(), gc=Depends(get_geocoder)):
-    """The nearest registry address to a point, with its straight-line distance."""
-    hit = gc.nearest(point.x, point.y)
+def reverse(_role: str = Depends(require("read")), point: PointParams = Depends(), gc=Depends(get_geocoder),
+            settings: Settings = Depends(get_settings_dep)):
+    """The nearest registry address to a point, with its straight-line distance; 404 beyond WANGGE_REVERSE_MAX_M."""
+    hit = gc.nearest(point.x, point.y, settings.reverse_max_m)
     if hit is None:
         raise NotFound("the address registry is empty")
     return json_response(hit)

@@ -26,11 +26,12 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 async def nearest(_role: str = Depends(require("read")), point: PointParams = Depends(),
                   k: Annotated[int, Query(ge=1, le=20)] = 3, loc: LocateEngine = Depends(get_locator),
                   settings: Settings = Depends(get_settings_dep)):
-    """The k stations nearest by walking on the network (snap distance included); straight line without one."""
-    stations = loc.nearest_stations(point.x, point.y, k)
+    """The k stations nearest by walking on the network (snap distance included, none beyond the reach
+    limit: an empty list says why); straight line without a network."""
+    answer = loc.stations_answer(point.x, point.y, k)
     return json_response({"speed_m_s": settings.walk_speed_m_s, "speed_note": SPEED_NOTE,
                           "method": "walking" if loc.reach is not None else "straight_line",
-                          "limit_m": settings.reach_limit_m, "stations": stations})
+                          "limit_m": settings.reach_limit_m, **answer})
 
 
 @router.get("/stations/{station_id}/circle")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import fuzz, process
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gis.locate.index import M_PER_DEG
 from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
 
 LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
@@ -22,8 +23,19 @@ _ROAD_RE = re.compile(r"([^\d]{2,10}?(?:大道|路|街|巷))")
 _ESTATE_RE = re.compile(r"([^\d]{2,10}?(?:" + "|".join(ESTATE_SUFFIXES) + "))")
 
 
+class NoAddressNear(LookupError):
+    """No registry address lies within the reverse-geocoding limit of a point (a 404, not a guess)."""
+
+    def __init__(self, distance_m: float, max_m: float):
+        """The distance to the nearest address and the limit it is beyond, both in metres."""
+        self.distance_m, self.max_m = distance_m, max_m
+        super().__init__(f"no address within {max_m:g} m of this point (the nearest is {distance_m:,.0f} m away)")
+
+
 @dataclass
 class Registry:
+    """The address registry as parallel arrays: text, location, parsed components and answering grid."""
+
     address: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
@@ -36,6 +48,8 @@ class Registry:
 
 
 class Geocoder:
+    """Free text → registry places, over in-memory lookups by road + number, estate and area names."""
+
     def __init__(self, reg: Registry, areas: dict[str, tuple[str, str, float, float]] | None = None):
         """areas: normalised name → (level, code, name, lon, lat) for districts, streets and communities."""
         self.r = reg
@@ -93,16 +107,22 @@ class Geocoder:
                 return best[0], best[1] / 100
         return None, 0.0
 
-    def nearest(self, lon: float, lat: float) -> dict | None:
-        """The registry address nearest a point (KD-tree on a local metric plane, built on first use)."""
+    def nearest(self, lon: float, lat: float, max_m: float | None = None) -> dict | None:
+        """The registry address nearest a point (KD-tree on a local metric plane, built on first use), its
+        distance, and a score that falls from 1 at the address to 0 at `max_m`. None when the registry is
+        empty; NoAddressNear when the nearest lies beyond `max_m` (an answer that far would be a guess)."""
         if not len(self.r.lon):
             return None
         if self._tree is None:
             from scipy.spatial import cKDTree
             self._k = np.cos(np.radians(float(np.mean(self.r.lat))))
-            self._tree = cKDTree(np.column_stack([self.r.lon * 111_320 * self._k, self.r.lat * 111_320]))
-        d, i = self._tree.query([lon * 111_320 * self._k, lat * 111_320])
-        return {**self._row(int(i), "building", 1.0), "distance_m": round(float(d), 1)}
+            self._tree = cKDTree(np.column_stack([self.r.lon * M_PER_DEG * self._k, self.r.lat * M_PER_DEG]))
+        d, i = self._tree.query([lon * M_PER_DEG * self._k, lat * M_PER_DEG])
+        d = float(d)
+        if max_m is not None and d > max_m:
+            raise NoAddressNear(d, max_m)
+        score = 1.0 if max_m is None or max_m <= 0 else max(0.0, 1.0 - d / max_m)
+        return {**self._row(int(i), "building", score), "distance_m": round(d, 1)}
 
     # -- answering ----------------------------------------------------------------------------------
     def _row(self, i: int, level: str, score: float) -> dict:
@@ -116,76 +136,110 @@ class Geocoder:
                 "score": round(score, 3), "level": level, "grid": grid}
 
     def geocode(self, query: str, limit: int = 5) -> dict:
+        """Registry candidates for an address as typed, best first, with a calibrated score, a precision
+        level and `confident` only when the one place meant is found."""
         s = normalize(query)
         if not s:
             return {"query": query, "normalized": s, "confident": False, "candidates": []}
+        q = self._read(s)
+        cands = self._by_number(q) or self._by_estate_building(q) or self._fallback(q)
+        cands.sort(key=lambda c: -c["score"])
+        return {"query": query, "normalized": s, "confident": self._confident(q, cands), "components": q.nums,
+                "candidates": cands[:limit]}
+
+    def _read(self, s: str) -> "_Query":
+        """The normalised query taken apart: numbers, named areas, estate and road (with match quality)."""
         nums = numbers(s)
         admin, rest = self._admin(s)
         estate, est_q = self._estate(rest)
-        road, road_q, rest = self._road(rest, nums.get("house_number"), estate)
+        road, road_q, _ = self._road(rest, nums.get("house_number"), estate)
+        has_number = "house_number" in nums
+        found = bool(road and has_number and self.by_road_house.get((road, nums["house_number"])))
+        return _Query(s, nums, admin, estate, est_q, road, road_q,
+                      quality=min(road_q if road else 1.0, est_q if estate else 1.0),
+                      number_missing=bool(road and has_number and not found), number_found=found,
+                      number_unplaced=has_number and not road)
+
+    def _narrow(self, q: "_Query", rows: list[int]) -> tuple[list[int] | None, str | None]:
+        """Rows filtered by the estate, building and unit asked for; a number that matches nothing
+        stops here (None). An estate the rows are not in is noted as a conflict: the number wins."""
         r = self.r
-        cands: list[dict] = []
-        conflict: list[str] = []
-
-        def narrow(rows):
-            """Filter by building and unit; a number that matches nothing stops here (None)."""
-            level = "building"
-            if estate:
-                same = [i for i in rows if estate_core(r.estate[i]) == estate]
-                if same:
-                    full = [i for i in same if r.estate[i] and r.estate[i] in s]  # 花园 said: not the 苑
-                    rows = full or same
-                else:  # the road's number is in another estate: the names disagree; trust the number
-                    conflict.append(estate)
-            if "building" in nums:
-                rows = [i for i in rows if r.building[i] == nums["building"]]
-                if not rows:
+        level = "building"
+        if q.estate:
+            same = [i for i in rows if estate_core(r.estate[i]) == q.estate]
+            if same:
+                full = [i for i in same if r.estate[i] and r.estate[i] in q.s]  # 花园 said: not the 苑
+                rows = full or same
+            else:
+                q.conflict.append(q.estate)
+        if "building" in q.nums:
+            rows = [i for i in rows if r.building[i] == q.nums["building"]]
+            if not rows:
+                return None, None
+            if "unit" in q.nums:
+                rows_u = [i for i in rows if r.unit[i] == q.nums["unit"]]
+                if not rows_u:
                     return None, None
-                if "unit" in nums:
-                    rows_u = [i for i in rows if r.unit[i] == nums["unit"]]
-                    if not rows_u:
-                        return None, None
-                    rows, level = rows_u, "unit"
-            return rows, level
+                rows, level = rows_u, "unit"
+        return rows, level
 
-        quality = min(road_q if road else 1.0, est_q if estate else 1.0)
-        number_missing = False   # a number the named road does not have
-        number_unplaced = "house_number" in nums and not road  # a number we cannot check
-        number_found = False
-        if road and "house_number" in nums:
-            rows = self.by_road_house.get((road, nums["house_number"]), [])
-            number_missing = not rows
-            number_found = bool(rows)
-            if rows:
-                got, level = narrow(rows)
-                if got:
-                    penalty = 0.8 if conflict else 1.0
-                    cands = [self._row(i, level, LEVEL_SCORE[level] * quality * penalty) for i in got]
-        # A house number the road does not have: answer with the road, never with some building.
-        if not cands and estate and "building" in nums and not number_missing and not number_found:
-            got, level = narrow(self.by_estate[estate])
-            if got:
-                cands = [self._row(i, level, LEVEL_SCORE[level] * quality * 0.98) for i in got]
-        if not cands and road:
-            rows = self.by_road[road]
-            cands = [self._centroid(rows, road, "road", LEVEL_SCORE["road"] * road_q)]
-        if not cands and estate and not number_missing:
-            rows = self.by_estate[estate]
-            cands = [self._centroid(rows, estate, "road", LEVEL_SCORE["road"] * est_q * 0.9)]
-        if not cands and admin:
-            level, code, name, lon, lat = max(admin, key=lambda a: LEVEL_SCORE[a[0]])
-            cands = [{"address": name, "code": code, "lon": lon, "lat": lat, "score": LEVEL_SCORE[level],
-                      "level": level, "grid": None}]
-        cands.sort(key=lambda c: -c["score"])
+    def _by_number(self, q: "_Query") -> list[dict]:
+        """Entrances at the road and house number asked for (narrowed by estate, building, unit)."""
+        if not q.number_found:
+            return []
+        got, level = self._narrow(q, self.by_road_house[(q.road, q.nums["house_number"])])
+        if not got:
+            return []
+        penalty = 0.8 if q.conflict else 1.0
+        return [self._row(i, level, LEVEL_SCORE[level] * q.quality * penalty) for i in got]
+
+    def _by_estate_building(self, q: "_Query") -> list[dict]:
+        """Entrances by estate and building when no house number settled it (never when the road lacks
+        the number asked for: that answers with the road)."""
+        if not (q.estate and "building" in q.nums and not q.number_missing and not q.number_found):
+            return []
+        got, level = self._narrow(q, self.by_estate[q.estate])
+        return [self._row(i, level, LEVEL_SCORE[level] * q.quality * 0.98) for i in got] if got else []
+
+    def _fallback(self, q: "_Query") -> list[dict]:
+        """The coarser place when no entrance matched: the road, else the estate, else a named area."""
+        if q.road:
+            return [self._centroid(self.by_road[q.road], q.road, "road", LEVEL_SCORE["road"] * q.road_q)]
+        if q.estate and not q.number_missing:
+            return [self._centroid(self.by_estate[q.estate], q.estate, "road", LEVEL_SCORE["road"] * q.est_q * 0.9)]
+        if q.admin:
+            level, code, name, lon, lat = max(q.admin, key=lambda a: LEVEL_SCORE[a[0]])
+            return [{"address": name, "code": code, "lon": lon, "lat": lat, "score": LEVEL_SCORE[level],
+                     "level": level, "grid": None}]
+        return []
+
+    @staticmethod
+    def _confident(q: "_Query", cands: list[dict]) -> bool:
+        """Confident only when one registry entrance (or one building, when no unit was asked for) is
+        left, and the names behind it matched exactly or, at unit precision, with at most a typo."""
         top = cands[0] if cands else None
         unique = top is not None and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
-        # Confident only when one registry entrance (or one building, when no unit was asked for) is
-        # left, and the names behind it matched exactly or, at unit precision, with at most a typo.
-        confident = bool(unique and not number_missing and not number_unplaced and not conflict and (
-            (top["level"] == "unit" and quality >= 0.75)
-            or (top["level"] == "building" and quality >= 0.9 and "building" in nums and "unit" not in nums)))
-        return {"query": query, "normalized": s, "confident": confident, "components": nums,
-                "candidates": cands[:limit]}
+        return bool(unique and not q.number_missing and not q.number_unplaced and not q.conflict and (
+            (top["level"] == "unit" and q.quality >= 0.75)
+            or (top["level"] == "building" and q.quality >= 0.9 and "building" in q.nums and "unit" not in q.nums)))
+
+
+@dataclass
+class _Query:
+    """One normalised query taken apart, and what matching it has learnt so far."""
+
+    s: str
+    nums: dict
+    admin: list
+    estate: str | None
+    est_q: float
+    road: str | None
+    road_q: float
+    quality: float             # the worst of the road's and the estate's name match
+    number_missing: bool       # a house number the named road does not have
+    number_found: bool         # the named road has the house number
+    number_unplaced: bool      # a house number with no road to check it against
+    conflict: list = field(default_factory=list)  # estates named that the numbered entrance is not in
 
 
 def load_geocoder(engine: Engine, locator=None) -> Geocoder:

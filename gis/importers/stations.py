@@ -1,5 +1,6 @@
 """`wangge import stations`: service stations (points with name and kind) from any OGR-readable file,
-or a CSV with lon/lat columns. Kinds may be given in English or Chinese."""
+or a CSV with lon/lat columns. A kind is free text, stored as given (trimmed); the three known kinds may
+also be given by their Chinese names and are stored by their English ones."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,27 @@ from gis.store import bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
-from gis.store.models import STATION_KINDS
+from gis.store.models import STATION_KIND_MAX
 
 KIND_NAMES = {"党群服务中心": "party_service_center", "便民服务站": "convenience_station", "红色驿站": "red_post"}
+
+
+def _text(value) -> str:
+    """A cell as trimmed text ('' for a missing one)."""
+    return "" if value is None or (isinstance(value, float) and value != value) or str(value) == "nan" \
+        else str(value).strip()
+
+
+def station_kind(value) -> tuple[str, str | None]:
+    """A station's kind as stored (a known Chinese name → its English key, any other text as given,
+    trimmed) and the problem with it, if any: kinds are open, but not empty and not endless."""
+    kind = _text(value)
+    kind = KIND_NAMES.get(kind, kind)
+    if not kind:
+        return kind, "no kind"
+    if len(kind) > STATION_KIND_MAX:
+        return kind, f"kind is {len(kind)} characters long, over the limit of {STATION_KIND_MAX}"
+    return kind, None
 
 
 def _frame(path: Path) -> gpd.GeoDataFrame:
@@ -35,6 +54,7 @@ def _frame(path: Path) -> gpd.GeoDataFrame:
 
 
 def import_stations(engine, path, actor: str = "cli") -> dict:
+    """Import service stations (name, kind, point); a file with any bad feature is refused whole."""
     path = Path(path)
     frame = to_wgs84(_frame(path), path)
     name_col = pick_field(frame, None, ("name", "名称"), "name", path)
@@ -42,13 +62,13 @@ def import_stations(engine, path, actor: str = "cli") -> dict:
     addr_col = pick_field(frame, None, ("address", "地址"), "address", path, required=False)
     problems, rows = [], []
     for i, (name, kind, g) in enumerate(zip(frame[name_col], frame[kind_col], frame.geometry)):
-        name = "" if name is None or str(name) == "nan" else str(name).strip()
-        kind = KIND_NAMES.get(str(kind).strip(), str(kind).strip())
+        name = _text(name)
+        kind, kind_problem = station_kind(kind)
         bad = []
         if not name:
             bad.append("no name")
-        if kind not in STATION_KINDS:
-            bad.append(f"kind {kind!r} is not one of {', '.join(STATION_KINDS)} (or 党群服务中心, 便民服务站, 红色驿站)")
+        if kind_problem:
+            bad.append(kind_problem)
         if g is None or g.is_empty:
             bad.append("empty geometry")
         elif g.geom_type != "Point":

@@ -93,12 +93,24 @@ class LocateEngine:
             return []
         if self.reach is None:
             return self.stations.nearest(lon, lat, k)
-        idx, dist = self.reach.nearest([lon], [lat], k)
+        idx, dist = self.reach.nearest([lon], [lat], k)  # beyond the reach limit: -1, left out
         s = self.stations
         return [{"id": int(s.ids[i]), "name": s.names[i], "kind": s.kinds[i], "lon": float(s.lon[i]),
                  "lat": float(s.lat[i]), "walk_m": round(float(d), 1),
                  "walk_min": round(float(d) / self.speed_m_s / 60.0, 1), "method": "walking"}
                 for i, d in zip(idx[0], dist[0]) if i >= 0]
+
+    def stations_answer(self, lon: float, lat: float, k: int) -> dict:
+        """The nearest stations and, when none can be reached, why (`reason`): an empty list alone
+        would not say whether the point is off the network or the stations are too far."""
+        stations = self.nearest_stations(lon, lat, k)
+        out = {"stations": stations}
+        if not stations:
+            if self.stations is None or not len(self.stations.ids):
+                out["reason"] = "there are no stations yet"
+            elif self.reach is not None:
+                out["reason"] = self.reach.why_none(lon, lat)
+        return out
 
     def locate(self, lon, lat) -> dict[str, np.ndarray]:
         """Index (into each level's code-ordered arrays) of the answering area, -1 where none."""

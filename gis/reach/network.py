@@ -36,9 +36,11 @@ class WalkGraph:
 
     @property
     def n(self) -> int:
+        """The number of nodes."""
         return len(self.lon)
 
     def xy(self, lon, lat) -> np.ndarray:
+        """Points on the graph's local metric plane (metres), for KD-tree snapping."""
         lon, lat = np.asarray(lon, float), np.asarray(lat, float)
         return np.column_stack([lon * M_PER_DEG * np.cos(np.radians(self.lat0)), lat * M_PER_DEG])
 
@@ -109,6 +111,7 @@ class StationReach:
 
     @classmethod
     def build(cls, graph: WalkGraph, lon, lat, k_max: int = 5, limit_m: float = 3000.0) -> "StationReach":
+        """Every node's nearest stations within `limit_m` of walking, the station's snap included."""
         node, snap = graph.snap(lon, lat)
         n = graph.n
         if len(node) == 0:
@@ -121,6 +124,8 @@ class StationReach:
         s_idx = np.concatenate([p[0] for p in parts])
         n_idx = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
+        within = dist <= limit_m  # the station's own snap counts towards the limit
+        s_idx, n_idx, dist = s_idx[within], n_idx[within], dist[within]
         order = np.lexsort((dist, n_idx))
         s_idx, n_idx, dist = s_idx[order], n_idx[order], dist[order]
         start = np.searchsorted(n_idx, np.arange(n))
@@ -133,10 +138,24 @@ class StationReach:
         return cls(graph, node, snap, top_s, top_d, limit_m)
 
     def nearest(self, lon, lat, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Station indices (-1 = none reachable) and walking metres (point snap included), k per point."""
+        """Station indices (-1 = none reachable) and walking metres (point snap included), k per point;
+        a station whose whole walk (both snaps and the network) exceeds the limit is left out."""
         node, snap = self.graph.snap(lon, lat)
         k = min(k, self.top_station.shape[1])
-        return self.top_station[node, :k], self.top_dist[node, :k] + snap[:, None]
+        idx, dist = self.top_station[node, :k].copy(), self.top_dist[node, :k] + snap[:, None]
+        beyond = dist > self.limit_m
+        idx[beyond], dist[beyond] = -1, np.inf
+        return idx, dist
+
+    def why_none(self, lon: float, lat: float) -> str:
+        """Why no station is within the walking limit of a point, in words (the snap to the network, or
+        the walk on it, is too long)."""
+        node, snap = self.graph.snap([lon], [lat])
+        snap_m = float(snap[0])
+        if snap_m > self.limit_m:
+            return (f"no station within {self.limit_m:g} m of walking; the nearest walkable path is "
+                    f"{snap_m:,.0f} m away")
+        return f"no station within {self.limit_m:g} m of walking from here on the network"
 
     def nearest_one(self) -> tuple[np.ndarray, np.ndarray]:
         """Per node: the nearest station and its walking metres (inf if none within the limit)."""

@@ -20,6 +20,7 @@ EDGE_MARGIN_M = 40.0  # a building within this of a reached path counts as insid
 
 
 def reach_m(minutes: float, speed_m_s: float) -> float:
+    """Metres walked in `minutes` at `speed_m_s`."""
     return minutes * 60.0 * speed_m_s
 
 
@@ -86,7 +87,9 @@ def walk_to_nearest(graph: WalkGraph, station_node, station_snap, node, snap, li
     extra_col = csr_matrix((w[used], (np.zeros(len(used), int), used)), shape=(1, n))
     g = vstack([hstack([graph.graph, csr_matrix((n, 1))]), hstack([extra_col, csr_matrix((1, 1))])]).tocsr()
     d = dijkstra(g, directed=True, indices=src, limit=limit_m)[:n]
-    return d[node] + snap
+    walk = d[node] + snap
+    walk[walk > limit_m] = np.inf  # the point's snap counts towards the limit too
+    return walk
 
 
 THRESHOLDS_MIN = (5, 10, 15)

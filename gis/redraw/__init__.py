@@ -4,6 +4,7 @@ from gis.lazy import lazy_exports
 
 _EXPORTS = {
     "Proposal": "gis.redraw.propose",
+    "ProposalTooLarge": "gis.redraw.propose",
     "RedrawConflict": "gis.redraw.propose",
     "RedrawError": "gis.redraw.propose",
     "RedrawNotFound": "gis.redraw.propose",

@@ -15,18 +15,24 @@ from sqlalchemy.orm import Session
 from gis.store import generations
 from gis.store.areas import children
 from gis.redraw.partition import redraw_grids
-from gis.redraw.propose import Proposal, RedrawError, check_level
+from gis.redraw.propose import Proposal, ProposalTooLarge, RedrawError, check_level, vertex_limit
 
 
 def from_file(path, level: str, parent: str, code_field: str | None = None,
-              name_field: str | None = None) -> Proposal:
+              name_field: str | None = None, max_vertices: int | None = None) -> Proposal:
     """A proposal from a planner's file: GeoJSON, GeoPackage, a zipped Shapefile, anything OGR reads
-    in a CRS it declares (reprojected to WGS84; CGCS2000 taken as identical)."""
+    in a CRS it declares (reprojected to WGS84; CGCS2000 taken as identical). ProposalTooLarge over
+    `max_vertices` (default WANGGE_MAX_VERTICES), before it is reprojected or checked."""
     from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
 
     check_level(level)
     try:
-        frame = to_wgs84(read_frame(path), path)
+        frame = read_frame(path)
+        limit = vertex_limit(max_vertices)
+        count = int(shapely.get_num_coordinates(frame.geometry.values).sum()) if len(frame) else 0
+        if count > limit:
+            raise ProposalTooLarge(count, limit)
+        frame = to_wgs84(frame, path)
         if frame.empty:
             raise RedrawError(f"{path}: the file has no features")
         code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -36,8 +37,60 @@ class RedrawError(ValueError):
     """A proposal that cannot even be checked (unknown level or parent, malformed features)."""
 
 
+class ProposalTooLarge(RedrawError):
+    """A proposal with more vertices than WANGGE_MAX_VERTICES, refused before any heavy work (413)."""
+
+    def __init__(self, count: int, limit: int, counted_all: bool = True):
+        """`count` vertices (a lower bound when counting stopped at the limit) against `limit`."""
+        self.count, self.limit = count, limit
+        more = "" if counted_all else "at least "
+        super().__init__(f"features: {more}{count:,} vertices in all is over the limit of {limit:,} "
+                         "(WANGGE_MAX_VERTICES); simplify the boundaries or send fewer areas at a time")
+
+
+def vertex_limit(max_vertices: int | None = None) -> int:
+    """The vertex limit in force: the one given, else the settings' (WANGGE_MAX_VERTICES)."""
+    if max_vertices is not None:
+        return max_vertices
+    from gis.settings import get_settings
+
+    return get_settings().max_vertices
+
+
+def _positions(coords) -> int:
+    """Positions in a GeoJSON `coordinates` array of any depth, counted without building geometry."""
+    if not isinstance(coords, (list, tuple)) or not coords:
+        return 0
+    if not isinstance(coords[0], (list, tuple)):
+        return 1
+    if not isinstance(coords[0][0], (list, tuple)):
+        return len(coords)
+    return sum(_positions(c) for c in coords)
+
+
+def _geojson_vertices(geometry) -> int:
+    """Vertices of one GeoJSON geometry object (collections included); 0 for what is not one."""
+    if not isinstance(geometry, dict):
+        return 0
+    if geometry.get("type") == "GeometryCollection":
+        return sum(_geojson_vertices(g) for g in geometry.get("geometries") or [])
+    return _positions(geometry.get("coordinates"))
+
+
+def check_vertices(features: list, limit: int) -> int:
+    """The vertex count of a list of GeoJSON features; ProposalTooLarge as soon as it passes `limit`."""
+    total = 0
+    for f in features:
+        total += _geojson_vertices(f.get("geometry") if isinstance(f, dict) else None)
+        if total > limit:
+            raise ProposalTooLarge(total, limit, counted_all=False)
+    return total
+
+
 @dataclass
 class Proposal:
+    """New children for one parent: codes, names and shapes (EPSG:4326), in the order given."""
+
     level: str
     parent: str
     codes: list[str]
@@ -51,13 +104,20 @@ def check_level(level: str) -> None:
         raise RedrawError(f"level: must be one of {', '.join(LEVELS[1:])}, not {level!r}")
 
 
-def parse(level: str, parent: str, features: dict) -> Proposal:
-    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed."""
+def parse(level: str, parent: str, features: dict, max_vertices: int | None = None) -> Proposal:
+    """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed
+    (ProposalTooLarge, counted before any geometry is built, over `max_vertices`)."""
     check_level(level)
     if not isinstance(features, dict) or features.get("type") != "FeatureCollection":
         raise RedrawError("features: a GeoJSON FeatureCollection is needed")
+    items = features.get("features") or []
+    if not isinstance(items, list):
+        raise RedrawError("features.features: a list of GeoJSON features is needed")
+    check_vertices(items, vertex_limit(max_vertices))
     codes, names, geoms = [], [], []
-    for i, f in enumerate(features.get("features") or []):
+    for i, f in enumerate(items):
+        if not isinstance(f, dict):
+            raise RedrawError(f"features[{i}]: a GeoJSON feature is needed")
         props = f.get("properties") or {}
         try:
             g = shapely.geometry.shape(f["geometry"]) if f.get("geometry") else None
@@ -92,10 +152,25 @@ def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], house
              hh_range: tuple[int, int], compactness_min: float = COMPACTNESS_MIN) -> list[dict]:
     """Every finding for a proposal. `siblings_elsewhere`: code → parent of areas of the same level
     under other parents (a code may not be taken from them)."""
-    out = []
     c = parent_geom.centroid
     crs = metric_crs(c.x, c.y)
-    seen = {}
+    out = _code_findings(p, siblings_elsewhere)
+    shape_findings, ok = _shape_findings(p)
+    out += shape_findings
+    outside_findings, away = _outside_findings(p, parent_geom, crs)
+    out += outside_findings
+    ok &= ~away  # wholly outside: said so above; measuring it in the parent's plane would be meaningless
+    geoms_m = _metric(p.geoms[ok], crs) if ok.any() else np.array([], dtype=object)
+    codes_ok = [code for code, k in zip(p.codes, ok) if k]
+    out += _part_findings(codes_ok, geoms_m, crs, compactness_min)
+    out += _cover_findings(p, _metric([parent_geom], crs)[0], codes_ok, geoms_m, crs)
+    out += _household_findings(p, households, hh_range)
+    return out
+
+
+def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str]) -> list[dict]:
+    """Missing, repeated, wrongly prefixed or taken codes."""
+    out, seen = [], {}
     for i, code in enumerate(p.codes):
         if not code:
             out.append(_finding("code", [], f"feature {i} has no code"))
@@ -108,6 +183,12 @@ def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], house
             if code in siblings_elsewhere:
                 out.append(_finding("code", [code], f"code {code} already names a {p.level} under "
                                                     f"{siblings_elsewhere[code]}"))
+    return out
+
+
+def _shape_findings(p: Proposal) -> tuple[list[dict], np.ndarray]:
+    """`invalid` for what is not a valid polygon (located where GEOS says), and which features are."""
+    out = []
     ok = np.zeros(len(p.codes), bool)
     for i, g in enumerate(p.geoms):
         if g is None or g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon"):
@@ -115,20 +196,52 @@ def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], house
         elif not g.is_valid:
             reason = shapely.is_valid_reason(g)
             where = None
-            m = __import__("re").search(r"\[([-\d.e]+) ([-\d.e]+)\]", reason)
+            m = re.search(r"\[([-\d.e]+) ([-\d.e]+)\]", reason)
             if m:
                 where = shapely.Point(float(m.group(1)), float(m.group(2)))
             out.append(_finding("invalid", [p.codes[i]], f"{p.codes[i]}: invalid geometry ({reason})", where))
         else:
             ok[i] = True
-    geoms_m = _metric(p.geoms[ok], crs) if ok.any() else np.array([], dtype=object)
-    codes_ok = [c for c, k in zip(p.codes, ok) if k]
-    parent_m = _metric([parent_geom], crs)[0]
-    for code, g in zip(codes_ok, geoms_m):
-        over = shapely.difference(g, parent_m)
-        if over.area > AREA_TOLERANCE_M2:
-            out.append(_finding("outside_parent", [code], f"{code}: {over.area:,.0f} m² lies outside its parent "
-                                                          f"{p.parent}", _degrees(over, crs)))
+    return out, ok
+
+
+def _outside_findings(p: Proposal, parent_geom, crs) -> tuple[list[dict], np.ndarray]:
+    """`outside_parent` for every feature with a location beyond its parent, valid or not (an invalid
+    shape is judged by its repair), and which features lie wholly outside (far away: a wrong CRS, say)."""
+    out = []
+    away = np.zeros(len(p.codes), bool)
+    for i, g in enumerate(p.geoms):
+        if g is None or g.is_empty or not np.isfinite(shapely.get_coordinates(g)).all():
+            continue
+        shape = g if g.is_valid else shapely.make_valid(g)
+        over = shapely.difference(shape, parent_geom)
+        if over.is_empty:
+            continue
+        code, label = p.codes[i], p.codes[i] or f"feature {i}"
+        if not shapely.intersects(shape, parent_geom):
+            away[i] = True
+            out.append(_finding("outside_parent", [code] if code else [],
+                                f"{label} lies wholly outside its parent {p.parent}, "
+                                f"{_distance_m(shape, parent_geom):,.0f} m from it", shape))
+            continue
+        over_m = _metric([over], crs)[0]
+        if over_m.area > AREA_TOLERANCE_M2 or (over_m.area == 0 and over_m.length > 1.0):
+            out.append(_finding("outside_parent", [code] if code else [],
+                                f"{label}: {over_m.area:,.0f} m² lies outside its parent {p.parent}", over))
+    return out, away
+
+
+def _distance_m(a, b) -> float:
+    """Metres on the ellipsoid between the nearest points of two lon/lat geometries."""
+    from pyproj import Geod
+
+    return float(Geod(ellps="WGS84").geometry_length(shapely.shortest_line(a, b)))
+
+
+def _part_findings(codes: list[str], geoms_m, crs, compactness_min: float) -> list[dict]:
+    """`disconnected` (more than one real piece) and `compactness` (a warning) for each valid area."""
+    out = []
+    for code, g in zip(codes, geoms_m):
         parts = [q for q in shapely.get_parts(g) if q.area > SLIVER_PART_M2]
         if len(parts) > 1:
             out.append(_finding("disconnected", [code], f"{code} is in {len(parts)} separate pieces",
@@ -137,26 +250,36 @@ def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], house
         if pp < compactness_min:
             out.append(_finding("compactness", [code], f"{code}: Polsby–Popper compactness {pp:.2f} is below "
                                                        f"{compactness_min:.2f}", _degrees(g, crs)))
-    if len(geoms_m):
-        union = shapely.union_all(geoms_m)
-        for gap in shapely.get_parts(shapely.difference(parent_m, union)):
-            if gap.area > AREA_TOLERANCE_M2:
-                out.append(_finding("gap", [], f"{gap.area:,.0f} m² of {p.parent} belongs to no {p.level}",
-                                    _degrees(gap, crs)))
-        tree = shapely.STRtree(geoms_m)
-        a, b = tree.query(geoms_m, predicate="intersects")
-        for i, j in zip(a, b):
-            if i < j:
-                inter = shapely.intersection(geoms_m[i], geoms_m[j])
-                if inter.area > AREA_TOLERANCE_M2:
-                    out.append(_finding("overlap", [codes_ok[i], codes_ok[j]],
-                                        f"{codes_ok[i]} and {codes_ok[j]} overlap by {inter.area:,.0f} m²",
-                                        _degrees(inter, crs)))
-    lo, hi = hh_range
-    for code, n in zip(p.codes, households):
-        if code and not lo <= n <= hi:
-            out.append(_finding("households", [code], f"{code} holds {int(n)} households, outside {lo}–{hi}"))
     return out
+
+
+def _cover_findings(p: Proposal, parent_m, codes: list[str], geoms_m, crs) -> list[dict]:
+    """`gap` (parent ground no area covers) and `overlap` (ground two areas claim)."""
+    out = []
+    union = shapely.union_all(geoms_m) if len(geoms_m) else shapely.Polygon()
+    for gap in shapely.get_parts(shapely.difference(parent_m, union)):
+        if gap.area > AREA_TOLERANCE_M2:
+            out.append(_finding("gap", [], f"{gap.area:,.0f} m² of {p.parent} belongs to no {p.level}",
+                                _degrees(gap, crs)))
+    if not len(geoms_m):
+        return out
+    tree = shapely.STRtree(geoms_m)
+    a, b = tree.query(geoms_m, predicate="intersects")
+    for i, j in zip(a, b):
+        if i < j:
+            inter = shapely.intersection(geoms_m[i], geoms_m[j])
+            if inter.area > AREA_TOLERANCE_M2:
+                out.append(_finding("overlap", [codes[i], codes[j]],
+                                    f"{codes[i]} and {codes[j]} overlap by {inter.area:,.0f} m²",
+                                    _degrees(inter, crs)))
+    return out
+
+
+def _household_findings(p: Proposal, households: np.ndarray, hh_range: tuple[int, int]) -> list[dict]:
+    """`households` for every coded area outside the level's balance band."""
+    lo, hi = hh_range
+    return [_finding("households", [code], f"{code} holds {int(n)} households, outside {lo}–{hi}")
+            for code, n in zip(p.codes, households) if code and not lo <= n <= hi]
 
 
 def households_of(geoms: np.ndarray, codes: list[str], x, y, hh) -> np.ndarray:
@@ -241,8 +364,21 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
                          "CAST(:d AS jsonb))"),
                     {"a": actor, "d": json.dumps({"redraw": rid, "level": p.level, "parent": p.parent,
                                                   "valid": valid, "findings": len(findings)})})
+    if not valid:
+        keep_proposal(session, rid, p)
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "findings": findings,
             "impact": impact}
+
+
+def keep_proposal(session: Session, redraw_id: int, p: Proposal) -> None:
+    """Keep an invalid proposal's features on its redraw (it has no draft generation), so its
+    before/after map can still draw it, wherever and whatever its shapes are."""
+    features = [{"type": "Feature", "properties": {"code": code, "name": name},
+                 "geometry": None if g is None else json.loads(shapely.to_geojson(g))}
+                for code, name, g in zip(p.codes, p.names, p.geoms)]
+    session.execute(text("UPDATE redraw SET proposal = CAST(:f AS jsonb) WHERE id = :i"),
+                    {"i": redraw_id, "f": json.dumps({"type": "FeatureCollection", "features": features},
+                                                     ensure_ascii=False)})
 
 
 def _impact(session, p, active, old_here, households, x, y, hh, pts) -> dict:

@@ -20,7 +20,8 @@ LEVELS = ("district", "street", "community", "grid", "unit")
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 ROLES = ("consumer", "command", "planner", "admin")
 STAFF_ROLES = ("grid_worker", "grid_leader", "unit_leader", "community_secretary", "holding_department")
-STATION_KINDS = ("party_service_center", "convenience_station", "red_post")
+STATION_KINDS = ("party_service_center", "convenience_station", "red_post")  # known kinds; any other is stored too
+STATION_KIND_MAX = 64  # characters in a station's kind (free text)
 
 
 class Base(DeclarativeBase):
@@ -153,7 +154,7 @@ class Station(Base):
     __tablename__ = "station"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(STATION_KIND_MAX))
     address: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
@@ -318,5 +319,6 @@ class Redraw(Base):
     status: Mapped[str] = mapped_column(String(16), default="proposed", server_default="proposed")
     findings: Mapped[list] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     impact: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    proposal: Mapped[dict | None] = mapped_column(JSONB, nullable=True)  # the features of an invalid proposal
     committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("status IN ('proposed', 'committed')", name="redraw_status"),)

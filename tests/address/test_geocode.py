@@ -119,3 +119,44 @@ def test_locate_by_address(gc, pg_url):
         none = c.get("/v1/locate", params={"address": "火星基地"}, headers=h).json()
         assert none["found"] is False and none["geocode"]["candidate"] is None
         assert (e422 := c.get("/v1/locate?lon=117", headers=h)).status_code == 422 and e422.json()["errors"][0]["field"] == "lat"
+
+
+def test_reverse_answers_only_within_the_limit(gc, pg_url):
+    """Beyond WANGGE_REVERSE_MAX_M the answer is 404 naming the nearest distance; within it, the score
+    falls with the distance (1 at the address)."""
+    import numpy as np
+
+    from gis.address.geocode import NoAddressNear
+
+    i = 10
+    lon, lat = float(gc.r.lon[i]), float(gc.r.lat[i])
+    exact = gc.nearest(lon, lat, 250)
+    assert exact["score"] == 1.0 and exact["distance_m"] < 0.01
+    k = 1 / (111_320 * np.cos(np.radians(lat)))
+    # a point whose nearest address is well inside 250 m, and one that has none within 250 m
+    scores = []
+    for dx in (5, 30, 60, 100):
+        hit = gc.nearest(lon + dx * k, lat, 250)
+        assert 0 <= hit["score"] < 1 and hit["distance_m"] > 0
+        assert abs(hit["score"] - (1 - hit["distance_m"] / 250)) < 0.002
+        scores.append((hit["distance_m"], hit["score"]))
+    assert [s for _, s in sorted(scores)] == sorted((s for _, s in scores), reverse=True)
+    with pytest.raises(NoAddressNear) as far:
+        gc.nearest(0.0, 0.0, 250)
+    assert far.value.distance_m > 10_000_000
+    with TestClient(create_app(Settings(database_url=pg_url))) as c:
+        h = {"X-API-Key": gc.keys["consumer"]}
+        r = c.get("/v1/reverse", params={"lon": 0, "lat": 0}, headers=h)
+        assert r.status_code == 404
+        assert r.json()["detail"].startswith("no address within 250 m of this point (the nearest is ")
+    # both sides of the limit for one point: a limit just above its nearest address's distance, and
+    # just below it
+    q = {"lon": lon, "lat": lat + 40 / 111_320}
+    d_out = gc.nearest(q["lon"], q["lat"], None)["distance_m"]
+    assert d_out > 2
+    with TestClient(create_app(Settings(database_url=pg_url, reverse_max_m=d_out + 1))) as c:
+        ok = c.get("/v1/reverse", params=q, headers=h)
+        assert ok.status_code == 200 and ok.json()["distance_m"] == d_out and 0 <= ok.json()["score"] < 0.1
+    with TestClient(create_app(Settings(database_url=pg_url, reverse_max_m=d_out - 1))) as c:
+        no = c.get("/v1/reverse", params=q, headers=h)
+        assert no.status_code == 404 and f"within {d_out - 1:g} m" in no.json()["detail"]

@@ -70,14 +70,26 @@ def test_stations_geojson_csv_and_chinese_kinds(clean_db, tmp_path):
 
 
 def test_bad_stations_refused(clean_db, tmp_path):
-    gdf = gpd.GeoDataFrame({"name": ["甲", "", "丙"], "kind": ["党群服务中心", "red_post", "咖啡馆"]},
+    gdf = gpd.GeoDataFrame({"name": ["甲", "", "丙", "丁"], "kind": ["党群服务中心", "red_post", "  ", "馆" * 65]},
                            geometry=[shapely.box(117, 36.6, 117.001, 36.601), shapely.Point(117, 36.6),
-                                     shapely.Point(117, 36.6)], crs=4326)
+                                     shapely.Point(117, 36.6), shapely.Point(117, 36.6)], crs=4326)
     path = tmp_path / "bad.geojson"
     gdf.to_file(path)
     with pytest.raises(ImportRefused) as err:
         import_stations(clean_db, path)
     got = {(p["feature"], p["problem"].split(" ")[0]) for p in err.value.problems}
-    assert (0, "Polygon") in got and (1, "no") in got and (2, "kind") in got
+    assert (0, "Polygon") in got and (1, "no") in got
+    problems = {p["feature"]: p["problem"] for p in err.value.problems}
+    assert problems[2] == "no kind" and problems[3] == "kind is 65 characters long, over the limit of 64"
     with clean_db.connect() as c:
         assert c.execute(text("SELECT count(*) FROM station")).scalar() == 0
+
+
+def test_long_open_kind_is_stored_whole(clean_db, tmp_path):
+    """Kinds are free text up to 64 characters (the column was widened from 32 by migration 0007)."""
+    kind = "社区卫生服务站" * 9 + "a"  # 64 characters
+    csv = tmp_path / "k.csv"
+    csv.write_text(f"name,kind,lon,lat\n某站,{kind},117.0,36.6\n", encoding="utf-8")
+    assert import_stations(clean_db, csv)["inserted"] == 1
+    with clean_db.connect() as c:
+        assert c.execute(text("SELECT kind FROM station")).scalar() == kind

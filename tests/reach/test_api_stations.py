@@ -77,3 +77,21 @@ def test_siting_needs_a_map_role_and_answers(demo):
     gains = [s["added_households"] for s in body["sites"]]
     assert gains == sorted(gains, reverse=True) and all(g > 0 for g in gains)
     assert all(s["address"].startswith("山东省") for s in body["sites"])
+
+
+def test_far_point_gets_no_station_and_a_reason(demo):
+    """13 km outside the network no station is within the 3000 m reach limit: none is listed, and the
+    answer says why; the locate answer lists none either."""
+    c, engine = demo
+    body = c.get("/v1/stations/nearest?lon=116.876&lat=36.735&k=3").json()
+    assert body["stations"] == [] and body["limit_m"] == 3000
+    assert body["reason"].startswith("no station within 3000 m of walking; the nearest walkable path is ")
+    far_m = float(body["reason"].rsplit(" is ", 1)[1].removesuffix(" m away").replace(",", ""))
+    assert far_m > 3000
+    assert c.get("/v1/locate?lon=116.876&lat=36.735").json()["stations"] == []
+    # every station listed anywhere is within the limit
+    for lat in (36.60, 36.62, 36.64, 36.66, 36.70):
+        walks = [s["walk_m"] for s in c.get(f"/v1/stations/nearest?lon=116.876&lat={lat}&k=5").json()["stations"]]
+        assert all(w <= 3000 for w in walks)
+    near = c.get("/v1/stations/nearest?lon=116.876&lat=36.618&k=3").json()
+    assert len(near["stations"]) == 3 and "reason" not in near

@@ -118,3 +118,40 @@ def test_greedy_siting_near_exhaustive_optimum(city, graph):
     best = max(hh[a | b].sum() for a, b in itertools.combinations(covers, 2))
     greedy = sites[0]["added_households"] + sites[1]["added_households"]
     assert greedy >= (1 - 1 / np.e) * best and greedy <= best + 1e-9
+
+
+def test_snap_counts_towards_the_reach_limit():
+    # one 200 m street with a station at its east end; the limit is 1000 m of walking in all
+    k = 1 / 111_320
+    g = build_graph(np.array([shapely.LineString([(117.0, 36.6), (117.0 + 200 * k / np.cos(np.radians(36.6)), 36.6)])],
+                             dtype=object))
+    east = 117.0 + 200 * k / np.cos(np.radians(36.6))
+    reach = StationReach.build(g, [east], [36.6], k_max=1, limit_m=1000)
+    # 700 m south of the west end: 700 snap + 200 network = 900 m, reachable
+    idx, dist = reach.nearest([117.0], [36.6 - 700 * k], 1)
+    assert idx[0].tolist() == [0] and 890 < dist[0][0] < 910
+    # 900 m south: 900 + 200 = 1100 m > 1000: left out, not guessed
+    idx, dist = reach.nearest([117.0], [36.6 - 900 * k], 1)
+    assert idx[0].tolist() == [-1] and np.isinf(dist[0][0])
+    assert reach.why_none(117.0, 36.6 - 900 * k) == "no station within 1000 m of walking from here on the network"
+    # 13 km away: the snap alone is beyond the limit, and the reason says how far the network is
+    idx, dist = reach.nearest([117.0], [36.6 - 13_000 * k], 1)
+    assert idx[0].tolist() == [-1]
+    assert reach.why_none(117.0, 36.6 - 13_000 * k) == (
+        "no station within 1000 m of walking; the nearest walkable path is 13,000 m away")
+    # the all-at-once walk used by coverage agrees: beyond the limit is inf
+    node, snap = g.snap([117.0, 117.0, 117.0], [36.6 - 700 * k, 36.6 - 900 * k, 36.6 - 13_000 * k])
+    walk = walk_to_nearest(g, reach.station_node, reach.station_snap, node, snap, 1000)
+    assert 890 < walk[0] < 910 and np.isinf(walk[1]) and np.isinf(walk[2])
+
+
+def test_station_snap_counts_too():
+    # the station stands 300 m off the street's east end: 200 m + 300 m = 500 m > a 400 m limit
+    k = 1 / 111_320
+    east = 117.0 + 200 * k / np.cos(np.radians(36.6))
+    g = build_graph(np.array([shapely.LineString([(117.0, 36.6), (east, 36.6)])], dtype=object))
+    reach = StationReach.build(g, [east], [36.6 + 300 * k], k_max=1, limit_m=400)
+    idx, _ = reach.nearest([117.0], [36.6], 1)
+    assert idx[0].tolist() == [-1]
+    idx, dist = StationReach.build(g, [east], [36.6 + 300 * k], k_max=1, limit_m=600).nearest([117.0], [36.6], 1)
+    assert idx[0].tolist() == [0] and 495 < dist[0][0] < 505
