@@ -24,7 +24,8 @@ def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "
     """Check new children for one parent; the answer lists every finding and what the redraw moves."""
     ranges = {"grid": (settings.grid_households_min, settings.grid_households_max),
               "unit": (settings.unit_households_min, settings.unit_households_max)}
-    p = propose.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"))
+    p = propose.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"),
+                      max_vertices=settings.max_vertices)
     with session_scope(engine) as session:
         return propose.propose(session, p, f"api:{role}", ranges)
 
@@ -101,8 +102,8 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
         path = Path(tmp) / f"proposal{suffix}"
         path.write_bytes(data)
         return await run_in_threadpool(_propose_made, engine, settings, role,
-                                       lambda _session: asked.from_file(path, level, parent, code_field,
-                                                                                  name_field))
+                                       lambda _session: asked.from_file(path, level, parent, code_field, name_field,
+                                                                       max_vertices=settings.max_vertices))
 
 
 @router.get("/redraws/{redraw_id}")

@@ -15,6 +15,7 @@ from api.app import create_app
 from gis import errors as ge
 from gis.command import loop
 from gis.command.hotspots import HotspotError
+from gis.address.geocode import NoAddressNear
 from gis.command.periods import WindowError
 from gis.importers.common import ImportRefused
 from gis.redraw import propose
@@ -35,12 +36,14 @@ CASES = [
     (generations.GenerationChoiceError("at: no generation was active then"), 422, "at"),
     (AreaQueryError("level: unknown level 'planet'"), 422, "level"),
     (propose.RedrawError("features: the collection is empty"), 422, "features"),
+    (propose.ProposalTooLarge(250_000, 200_000), 413, "features"),
     (propose.RedrawNotFound("redraw 5 does not exist"), 404, "request"),
     (propose.RedrawConflict("redraw 5 is not valid"), 409, "request"),
     (loop.LoopError("category: unknown", field="category"), 422, "category"),
     (loop.RequestNotFound("request 7 does not exist"), 404, "request"),
     (loop.IllegalMove("to: cannot move from closed", field="to"), 409, "to"),
     (loop.StaleVersion("version: 3 is stale", field="version"), 409, "version"),
+    (NoAddressNear(11_209_108.0, 250.0), 404, "request"),
     (WindowError("month: '2026-13' is not YYYY-MM"), 422, "month"),
     (HotspotError("unit: 'hex'; use grid or h3"), 422, "unit"),
     (ImportRefused("file: nothing was written", [{"feature": 1, "problem": "no geometry"}]), 422, "file"),

@@ -69,3 +69,21 @@ def test_files_counted_with_shapely(tmp_path):
     with pytest.raises(ProposalTooLarge) as err:
         from_file(path, "grid", PARENT, max_vertices=1399)
     assert err.value.count == 1400 and "1,400 vertices in all is over the limit of 1,399" in str(err.value)
+
+
+def test_the_api_answers_413_naming_the_count(clean_db, pg_url):
+    """Over the HTTP API the same refusal is a 413 whose words name the count and the limit."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from gis import keys
+    from gis.settings import Settings
+    from gis.store.db import session_scope
+
+    with session_scope(clean_db) as s:
+        planner = keys.create(s, "planner")
+    with TestClient(create_app(Settings(database_url=pg_url, max_vertices=1000))) as c:
+        r = c.post("/v1/redraws", json={"level": "grid", "parent": PARENT, "features": collection(ring(600), ring(600, 117.05))},
+                   headers={"X-API-Key": planner})
+    assert r.status_code == 413
+    assert "over the limit of 1,000" in r.json()["detail"] and r.json()["errors"][0]["field"] == "features"
