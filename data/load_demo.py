@@ -16,7 +16,7 @@ from gis.store import bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.locate.engine import LevelData
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 
 _GEOD = Geod(ellps="WGS84")
 

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.store.models import ROLES
+from gis.vocab import ROLES
 
 # What each role may do; the API checks a route's capability against this table. `report` = raise a
 # request and follow it (apps, hotlines); `requests` = run the loop (command center, departments).

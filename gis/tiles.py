@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.store import generations
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 
 MAX_ZOOM = 22
 EXTENT, BUFFER = 4096, 64  # tile coordinate grid and the margin (in those units) kept around a tile

@@ -9,6 +9,9 @@ import numpy as np
 import shapely
 from folium.template import Template
 
+from gis.planar import degrees
+from gis.vocab import STATION_KINDS
+
 # Per level: outline style, simplification tolerance in metres, and whether the layer starts visible.
 STYLE = {
     "district": dict(color="#7a0019", weight=4, fill=False, tol_m=8.0, show=True),
@@ -20,13 +23,12 @@ STYLE = {
 LABEL = {"district": "区县 district", "street": "街道 street", "community": "社区 community",
          "grid": "网格 grid", "unit": "十联户 unit"}
 PASTEL = ["#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5d8bd", "#fddaec", "#f2f2f2"]
-KIND = {"party_service_center": ("党群服务中心", "#c62828"), "convenience_station": ("便民服务站", "#1565c0"),
-        "red_post": ("红色驿站", "#ad1457")}
+KIND_COLOUR = {"party_service_center": "#c62828", "convenience_station": "#1565c0", "red_post": "#ad1457"}
 
 
 def _light(geoms: np.ndarray, tol_m: float) -> np.ndarray:
     """Simplified (topology kept) and rounded to ~1 cm, so city-scale pages stay small."""
-    g = shapely.simplify(geoms, tol_m / 111_320.0, preserve_topology=True)
+    g = shapely.simplify(geoms, degrees(tol_m), preserve_topology=True)
     return shapely.set_precision(g, 1e-7)
 
 
@@ -58,7 +60,7 @@ def add_stations(m: folium.Map, stations: gpd.GeoDataFrame | None) -> None:
         return
     group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
     for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
-        label, colour = KIND.get(kind, (kind, "#333333"))
+        label, colour = STATION_KINDS.get(kind, kind), KIND_COLOUR.get(kind, "#333333")
         folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
                             tooltip=f"{name}（{label}）").add_to(group)
     group.add_to(m)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
+from gis.planar import LocalPlane
 
 LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
 FUZZY_MIN = 75
@@ -99,9 +100,9 @@ class Geocoder:
             return None
         if self._tree is None:
             from scipy.spatial import cKDTree
-            self._k = np.cos(np.radians(float(np.mean(self.r.lat))))
-            self._tree = cKDTree(np.column_stack([self.r.lon * 111_320 * self._k, self.r.lat * 111_320]))
-        d, i = self._tree.query([lon * 111_320 * self._k, lat * 111_320])
+            self._plane = LocalPlane.around(self.r.lat)
+            self._tree = cKDTree(self._plane.xy(self.r.lon, self.r.lat))
+        d, i = self._tree.query(self._plane.xy(lon, lat)[0])
         return {**self._row(int(i), "building", 1.0), "distance_m": round(float(d), 1)}
 
     # -- answering ----------------------------------------------------------------------------------

@@ -15,11 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.locate.engine import LocateEngine
-from gis.command.rules import (
-    FINISHED, MATTER_ALIASES, OPEN, ROUTING, STEP_NAMES, Rules, allowed,
-)
+from gis.command.rules import MATTER_ALIASES, ROUTING, Rules, allowed
+from gis.store.queries import OPEN_SQL
+from gis.vocab import FINISHED_STATUSES, STEP_NAMES
 
-OPEN_SQL = ",".join(f"'{s}'" for s in OPEN)  # a literal list, so the partial index request_open_due applies
 REPEAT_DAYS = 30  # a request like an earlier one (same category, same unit or grid) within this many days
 
 
@@ -353,14 +352,14 @@ def board(session: Session, grid_code: str, start: datetime, end: datetime, limi
         FROM request
         WHERE grid_code = :g AND created_at >= :start AND created_at < :end AND status = ANY(:fin)
         ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT :limit
-    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED), "limit": limit}).mappings().all()
+    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED_STATUSES), "limit": limit}).mappings().all()
     totals = session.execute(text("""
         SELECT count(*) AS received,
                count(*) FILTER (WHERE status = ANY(:fin)) AS finished,
                count(*) FILTER (WHERE status = ANY(:fin) AND finished_at <= due_at) AS on_time,
                avg(satisfaction) AS satisfaction
         FROM request WHERE grid_code = :g AND created_at >= :start AND created_at < :end
-    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED)}).mappings().first()
+    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED_STATUSES)}).mappings().first()
     return {
         "grid": grid_code, "start": start, "end": end,
         "received": totals["received"], "finished": totals["finished"], "on_time": totals["on_time"],

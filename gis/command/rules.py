@@ -12,14 +12,6 @@ from pathlib import Path
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "data" / "request_rules.json"
 
-# The nine steps (九步闭环) as statuses, in order; `rejected` ends a request that is not a real matter.
-STEPS = (
-    ("collected", "信息采集"), ("discovered", "问题发现"), ("analysed", "分析研判"),
-    ("dispatched", "流转交办"), ("handling", "执行处置"), ("coordinating", "协调联动"),
-    ("supervised", "日常督办"), ("fed_back", "结果反馈"), ("evaluated", "考核评价"),
-)
-STEP_NAMES = dict(STEPS) | {"rejected": "不予受理"}
-
 # Allowed moves. Supervision (督办) is entered by the command center or by the deadline sweep; a
 # resident who is not satisfied before evaluating sends the request back to handling (返工).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -34,8 +26,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "evaluated": (),
     "rejected": (),
 }
-OPEN = tuple(s for s, moves in TRANSITIONS.items() if moves and s != "fed_back")
-FINISHED = ("fed_back", "evaluated")
 
 MATTER_CLASSES = {"public": "公家事", "shared": "大家事", "private": "自家事"}
 MATTER_ALIASES = {v: k for k, v in MATTER_CLASSES.items()} | {k: k for k in MATTER_CLASSES}

@@ -18,8 +18,9 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.importers.common import ImportRefused, audit, metric_crs, pick_field, read_frame, to_wgs84
-from gis.store.models import LEVEL_RANK, LEVELS
+from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
+from gis.planar import metric_crs
+from gis.vocab import LEVEL_RANK, LEVELS
 
 REPAIR_TOLERANCE = 0.001   # a repair may change the area by at most 0.1 % (CONTRACT.md)
 OUTSIDE_TOLERANCE = 0.01   # a child may stick out of its parent by at most 1 % of its area (slivers)

@@ -75,12 +75,6 @@ def pick_field(frame, wanted: str | None, defaults: tuple[str, ...], what: str, 
     return None
 
 
-def metric_crs(lon: float, lat: float) -> pyproj.CRS:
-    """The UTM zone around a point, for areas in square metres."""
-    zone = int((lon + 180) // 6) + 1
-    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
 def audit(session, actor: str, action: str, detail: dict) -> None:
     import json
 

@@ -13,9 +13,9 @@ from gis.store import bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
-from gis.store.models import STATION_KINDS
+from gis.vocab import STATION_KINDS
 
-KIND_NAMES = {"党群服务中心": "party_service_center", "便民服务站": "convenience_station", "红色驿站": "red_post"}
+KIND_NAMES = {label: kind for kind, label in STATION_KINDS.items()}
 
 
 def _frame(path: Path) -> gpd.GeoDataFrame:
@@ -48,7 +48,7 @@ def import_stations(engine, path, actor: str = "cli") -> dict:
         if not name:
             bad.append("no name")
         if kind not in STATION_KINDS:
-            bad.append(f"kind {kind!r} is not one of {', '.join(STATION_KINDS)} (or 党群服务中心, 便民服务站, 红色驿站)")
+            bad.append(f"kind {kind!r} is not one of {', '.join(STATION_KINDS)} (or {', '.join(KIND_NAMES)})")
         if g is None or g.is_empty:
             bad.append("empty geometry")
         elif g.geom_type != "Point":

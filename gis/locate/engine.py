@@ -13,12 +13,10 @@ from scipy.spatial import cKDTree
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis.locate.index import EMPTY, M_PER_DEG, LevelIndex
-from gis.store.models import LEVELS
+from gis.locate.index import EMPTY, LevelIndex
+from gis.planar import LocalPlane
 from gis.reach.network import StationReach, load_graph
-
-# Staff roles in the order a locate answer lists them, and the level each one sits at.
-STAFF_ORDER = ("grid_worker", "grid_leader", "unit_leader", "holding_department", "community_secretary")
+from gis.vocab import LEVELS, STAFF_ROLES
 
 
 @dataclass
@@ -53,23 +51,19 @@ class Stations:
     kinds: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
-    lat0: float = 0.0
+    plane: LocalPlane | None = None
     tree: cKDTree | None = None
 
     def __post_init__(self):
         if len(self.ids):
-            self.lat0 = float(np.mean(self.lat))
-            self.tree = cKDTree(self._xy(self.lon, self.lat))
-
-    def _xy(self, lon, lat):
-        return np.column_stack([np.asarray(lon) * M_PER_DEG * np.cos(np.radians(self.lat0)),
-                                np.asarray(lat) * M_PER_DEG])
+            self.plane = LocalPlane.around(self.lat)
+            self.tree = cKDTree(self.plane.xy(self.lon, self.lat))
 
     def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
         if self.tree is None or k <= 0:
             return []
         k = min(k, len(self.ids))
-        dist, idx = self.tree.query(self._xy([lon], [lat]), k=k)
+        dist, idx = self.tree.query(self.plane.xy([lon], [lat]), k=k)
         dist, idx = np.atleast_1d(dist[0]), np.atleast_1d(idx[0])
         return [{"id": int(self.ids[i]), "name": self.names[i], "kind": self.kinds[i],
                  "lon": float(self.lon[i]), "lat": float(self.lat[i]),
@@ -158,7 +152,7 @@ class LocateEngine:
                     people = [{"name": f"{a['name']}（属地兜底）", "role": "area_government", "level": lvl,
                                "area_code": a["code"], "phone": None}]
                     break
-        rank = {r: i for i, r in enumerate(STAFF_ORDER)}
+        rank = {r: i for i, r in enumerate(STAFF_ROLES)}
         return sorted(people, key=lambda p: rank.get(p["role"], 99))
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
-M_PER_DEG = 111_320.0
+from gis.planar import M_PER_DEG, LocalPlane, degrees
+
 EMPTY = -1
 
 
@@ -74,11 +75,11 @@ class LevelIndex:
         if cell_m is None:
             # Small against the areas (most cells pure) and against the edges (few edges per row band,
             # so a point near a long straight boundary still tests only a handful of edges).
-            k = np.cos(np.radians(lat0))
-            areas_m2 = shapely.area(geoms) * M_PER_DEG ** 2 * k
-            edge_m = np.hypot((e.x2 - e.x1) * M_PER_DEG * k, (e.y2 - e.y1) * M_PER_DEG)
+            plane = LocalPlane(lat0)
+            areas_m2 = shapely.area(geoms) * M_PER_DEG ** 2 * plane.k
+            edge_m = plane.lengths(e.x2 - e.x1, e.y2 - e.y1)
             cell_m = float(np.clip(min(np.sqrt(np.median(areas_m2)) / 12.0, 1.5 * np.median(edge_m)), 1.0, 2000.0))
-        csy = cell_m / M_PER_DEG
+        csy = degrees(cell_m)
         csx = cell_m / (M_PER_DEG * max(np.cos(np.radians(lat0)), 0.01))
         # Two cells of margin all round; coarsen until the raster fits the budget.
         while True:

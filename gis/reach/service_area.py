@@ -12,7 +12,7 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix, vstack, hstack
 from scipy.sparse.csgraph import dijkstra
 
-from gis.reach.network import M_PER_DEG, WalkGraph
+from gis.reach.network import WalkGraph
 
 SPEED_NOTE = ("walking speed default 1.0 m/s: GB 50180-2018 puts the 15-minute life circle at 800–1,000 m of "
               "walking; routing engines use 1.0–1.4 m/s (3.6–5.1 km/h)")
@@ -37,9 +37,8 @@ def circle(graph: WalkGraph, lon: float, lat: float, limit_m: float, margin_m: f
     d = dijkstra(graph.graph, directed=True, indices=int(node[0]), limit=budget)
     du, dv = d[graph.edge_u], d[graph.edge_v]
     edges = np.flatnonzero(np.isfinite(du) | np.isfinite(dv))
-    k = np.cos(np.radians(graph.lat0))
-    scale = np.array([M_PER_DEG * k, M_PER_DEG])
     c, idx = shapely.get_coordinates(graph.edge_geom[edges], return_index=True)
+    scale = graph.plane.scale
     c = c * scale
     seg = np.flatnonzero(idx[1:] == idx[:-1])
     seg_len = np.hypot(*(c[seg + 1] - c[seg]).T)

@@ -13,7 +13,7 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from gis.importers.common import metric_crs
+from gis.planar import metric_crs
 
 
 STREET_BAND = 0.04  # boundaries are shortened only while every grid stays within ±4 % of the target

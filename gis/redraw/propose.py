@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from gis.store import bulk
 
 from gis.store import generations
-from gis.importers.common import metric_crs
+from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
-from gis.store.models import LEVEL_RANK, LEVELS
+from gis.vocab import LEVEL_RANK, LEVELS
 from gis.command.loop import OPEN_SQL, record_step
 
 AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise

@@ -9,8 +9,9 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.planar import degrees
 from gis.store.generations import GenerationError, choose
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 
 
 class AreaQueryError(ValueError):
@@ -30,7 +31,7 @@ def feature_collection(session: Session, level: str, parent: str | None = None,
         raise AreaQueryError(str(exc)) from exc
     if generation is None:
         return {"type": "FeatureCollection", "generation": None, "features": []}
-    tol = simplify_m / 111_320.0
+    tol = degrees(simplify_m)
     rows = session.execute(text("""
         SELECT ga.code, a.name, ga.level, ga.parent_code, a.households,
                ST_AsGeoJSON(CASE WHEN CAST(:tol AS float8) > 0 THEN ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 7)

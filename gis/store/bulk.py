@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import shapely
 
-from gis.store.models import LEVEL_RANK, LEVELS
+from gis.vocab import LEVEL_RANK, LEVELS
 
 
 def _ewkb_hex(geoms) -> list[str]:

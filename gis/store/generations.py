@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 
 CHANNEL = "wangge_generation"
 
