@@ -15,10 +15,10 @@ from gis.command import hotspots as hs
 from gis.store.areas import children
 from gis.locate.engine import LocateEngine
 from gis.command.rankings import scoreboard
-from gis.command.loop import OPEN_SQL
 from gis.reach.circles import station_circles
 from gis.reach.service_area import coverage_table, household_walks, reach_m
 from gis.settings import Settings
+from gis.store.queries import OPEN_SQL, addresses
 from gis.command.periods import TZ, month_window, request_window
 from maps.assets import render
 
@@ -72,9 +72,9 @@ def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes
     if loc.reach is None or level not in loc.levels:
         raise PageError("coverage needs areas, a walking network and stations")
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address")).all()
-    x = np.array([r.x for r in rows], float)
-    y = np.array([r.y for r in rows], float)
+        rows = addresses(conn)
+    x = np.array([r.lon for r in rows], float)
+    y = np.array([r.lat for r in rows], float)
     hh = np.array([r.households for r in rows], float)
     walk = household_walks(loc, x, y)
     table = {r["code"]: r for r in coverage_table(loc, level, x, y, hh, settings.walk_speed_m_s, (minutes,))}

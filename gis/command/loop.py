@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gis.locate.engine import LocateEngine
 from gis.command.rules import MATTER_ALIASES, ROUTING, Rules, allowed
-from gis.store.queries import OPEN_SQL
+from gis.store.queries import GENERATION_AREAS, OPEN_SQL
 from gis.vocab import FINISHED_STATUSES, STEP_NAMES
 
 REPEAT_DAYS = 30  # a request like an earlier one (same category, same unit or grid) within this many days
@@ -307,9 +307,9 @@ def listing(session: Session, status: str | None = None, grid: str | None = None
 
 def get(session: Session, rid: int, events: bool = True) -> dict:
     """A request as the API shows it: where, who, colour and deadline, status, allowed moves, steps."""
-    r = session.execute(text("""
+    r = session.execute(text(f"""
         SELECT r.*, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat,
-               (SELECT a.name FROM generation_area ga JOIN area a ON a.id = ga.area_id
+               (SELECT a.name FROM {GENERATION_AREAS}
                  WHERE ga.generation_id = r.generation_id AND ga.level = 'grid' AND ga.code = r.grid_code) AS grid_name
         FROM request r WHERE r.id = :id
     """), {"id": rid}).mappings().first()

@@ -11,10 +11,10 @@ import threading
 import time
 
 import psycopg
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.store.generations import CHANNEL
+from gis.store.queries import active_generation
 from gis.locate.engine import LocateEngine, build_engine
 from gis.settings import Settings, get_settings
 
@@ -47,7 +47,7 @@ class EngineCache:
 
     def _active(self) -> int | None:
         with self._engine.connect() as conn:
-            return conn.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
+            return active_generation(conn)
 
     def get(self) -> LocateEngine:
         """The current engine; rebuilt under a lock when stale (others wait rather than answer old)."""

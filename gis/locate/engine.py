@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from gis.locate.index import EMPTY, LevelIndex
 from gis.planar import LocalPlane
 from gis.reach.network import StationReach, load_graph
+from gis.store.queries import GENERATION_AREAS, level_areas
 from gis.vocab import LEVELS, STAFF_ROLES
 
 
@@ -161,9 +162,9 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
     (immutable rows) and codes are those of `previous` keeps its index and geometry and only takes
     the new parents: a redraw of grids rebuilds the grid level, not the 78,000 units below it."""
     with engine.connect() as conn:
-        rows = conn.execute(text("""
+        rows = conn.execute(text(f"""
             SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households
-            FROM generation_area ga JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g
+            FROM {GENERATION_AREAS} WHERE ga.generation_id = :g
         """), {"g": generation}).all()
         by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
         for r in rows:
@@ -184,9 +185,7 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
                                             np.array([r.households for r in rs_sorted]), old.geoms, old.index,
                                             old.area_ids, old.weights)
                     continue
-            wkb = dict(conn.execute(text("""
-                SELECT ga.area_id, ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
-                WHERE ga.generation_id = :g AND ga.level = :l"""), {"g": generation, "l": lvl}).all())
+            wkb = {r.area_id: r.wkb for r in level_areas(conn, generation, lvl)}
             geoms = shapely.from_wkb([bytes(wkb[r.area_id]) for r in rs])
             levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
                                           np.array([r.households for r in rs]), geoms, [r.area_id for r in rs])

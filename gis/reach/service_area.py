@@ -13,6 +13,7 @@ from scipy.sparse import csr_matrix, vstack, hstack
 from scipy.sparse.csgraph import dijkstra
 
 from gis.reach.network import WalkGraph
+from gis.store.queries import addresses
 
 SPEED_NOTE = ("walking speed default 1.0 m/s: GB 50180-2018 puts the 15-minute life circle at 800–1,000 m of "
               "walking; routing engines use 1.0–1.4 m/s (3.6–5.1 km/h)")
@@ -122,10 +123,8 @@ def coverage_table(loc, level: str, addr_lon, addr_lat, households, speed_m_s: f
 def coverage_report(loc, engine, level: str, speed_m_s: float, uncovered_limit: int = 0) -> dict:
     """Coverage of the registry's households by level, with city-wide shares (the API's and CLI's
     answer); with `uncovered_limit`, also the addresses farther than the largest threshold, farthest first."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
+        rows = addresses(conn)
     arr = np.array([r[1:] for r in rows], dtype=float).reshape(-1, 3)
     table = coverage_table(loc, level, arr[:, 0], arr[:, 1], arr[:, 2], speed_m_s)
     total = sum(r["households"] for r in table)

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from gis.store import bulk
 
-from gis.store import generations
+from gis.store import generations, queries
 from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
 from gis.vocab import LEVEL_RANK, LEVELS
-from gis.command.loop import OPEN_SQL, record_step
+from gis.command.loop import record_step
+from gis.store.queries import OPEN_SQL
 
 AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise
 SLIVER_PART_M2 = 1.0          # parts smaller than this do not make an area "disconnected"
@@ -187,17 +188,11 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
     if active is None:
         raise RedrawError("there is no active generation to redraw")
     parent_level = LEVELS[LEVEL_RANK[p.level] - 1]
-    row = session.execute(text("""
-        SELECT ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :l AND ga.code = :c"""),
-        {"g": active, "l": parent_level, "c": p.parent}).scalar()
+    row = queries.area(session, active, parent_level, p.parent)
     if row is None:
         raise RedrawError(f"parent: {p.parent} is not a {parent_level} in generation {active}")
-    parent_geom = shapely.from_wkb(bytes(row))
-    old = session.execute(text("""
-        SELECT ga.code, ga.parent_code, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
-        JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g AND ga.level = :l"""),
-        {"g": active, "l": p.level}).all()
+    parent_geom = shapely.from_wkb(bytes(row.wkb))
+    old = queries.level_areas(session, active, p.level)
     elsewhere = {r.code: r.parent_code for r in old if r.parent_code != p.parent}
     old_here = [r for r in old if r.parent_code == p.parent]
     pts = session.execute(text("""
@@ -282,7 +277,7 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     row = session.execute(text("SELECT * FROM redraw WHERE id = :i FOR UPDATE"), {"i": redraw_id}).mappings().first()
     if row is None:
         raise RedrawNotFound(f"redraw {redraw_id} does not exist")
-    active = session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1 FOR UPDATE")).scalar()
+    active = queries.active_generation(session, lock=True)
     if row["status"] == "committed":
         raise RedrawConflict(f"redraw {redraw_id} was already committed as generation {row['draft_generation']}")
     if not row["valid"]:
@@ -307,15 +302,15 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
 
 def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
     """Staff of an area whose code is gone go to the new area that took most of the old one's ground."""
-    rows = session.execute(text("""
+    rows = session.execute(text(f"""
         WITH gone AS (
-            SELECT o.code, a.geom FROM generation_area o JOIN area a ON a.id = o.area_id
+            SELECT o.code, a.geom FROM {queries.areas_join("o", "a")}
             WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
               AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.level = :l
                               AND n.code = o.code)
         )
         SELECT gone.code AS old_code,
-               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+               (SELECT n.code FROM {queries.areas_join("n", "na")}
                 WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
                 ORDER BY ST_Area(ST_Intersection(na.geom, gone.geom)) DESC, n.code COLLATE "C" LIMIT 1) AS new_code
         FROM gone
@@ -340,12 +335,8 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     col = f"{level}_code"
     rows = session.execute(text(f"""
         SELECT r.id, r.version, r.status, r.grid_code, r.unit_code,
-               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
-                WHERE n.generation_id = :new AND n.level = 'grid' AND ST_Covers(na.geom, r.geom)
-                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_grid,
-               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
-                WHERE n.generation_id = :new AND n.level = 'unit' AND ST_Covers(na.geom, r.geom)
-                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_unit
+               {queries.first_covering("r.geom", "'grid'", ":new")} AS new_grid,
+               {queries.first_covering("r.geom", "'unit'", ":new")} AS new_unit
         FROM request r
         WHERE r.status IN ({OPEN_SQL}) AND r.geom IS NOT NULL
           AND r.{col} IN (SELECT code FROM generation_area WHERE generation_id = :old AND level = :l

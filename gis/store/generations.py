@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.store.queries import active_generation
 from gis.vocab import LEVELS
 
 CHANNEL = "wangge_generation"
@@ -18,7 +19,8 @@ class GenerationError(RuntimeError):
 
 
 def active_id(session: Session) -> int | None:
-    return session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
+    """The active generation's id (None before the first import)."""
+    return active_generation(session)
 
 
 def create(session: Session, source: str, note: str | None = None, based_on: int | None = None,
