@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from data.demo_city import build_city
 from gis import keys
-from gis.store import bulk
+from gis.store import audit, bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.locate.engine import LevelData
@@ -92,9 +92,7 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         progress("activate", 0.95)
         generations.activate(session, gen)
         api_keys = {role: keys.create(session, role) for role in ("admin", "consumer")}
-        session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES ('cli', 'demo', "
-                             "jsonb_build_object('scale', CAST(:s AS text), 'seed', CAST(:seed AS int), "
-                             "'generation', CAST(:g AS int)))"), {"s": scale, "seed": seed, "g": gen})
+        audit.write(session, "cli", "demo", {"scale": scale, "seed": int(seed), "generation": gen})
     for table in ("address", "station", "network_edge", "request", "staff", "staff_assignment"):
         with engine.begin() as c:
             c.execute(text(f"ANALYZE {table}"))

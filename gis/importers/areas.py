@@ -18,7 +18,8 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
+from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.store import audit
 from gis.planar import metric_crs
 from gis.store.queries import areas_join, first_covering, level_areas
 from gis.vocab import LEVEL_RANK, LEVELS
@@ -145,7 +146,7 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
         generations.activate(session, gen)
         report = {"generation": gen, "level": level, "imported": len(codes), "repaired": repaired,
                   "reparented": reparented, "replaced": int(replaced), "file": str(path)}
-        audit(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
+        audit.write(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
               | {"reparented": len(reparented)})
     return report
 

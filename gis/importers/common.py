@@ -74,11 +74,3 @@ def pick_field(frame, wanted: str | None, defaults: tuple[str, ...], what: str, 
                             f"give --{what}-field); the file has: {', '.join(cols)}")
     return None
 
-
-def audit(session, actor: str, action: str, detail: dict) -> None:
-    import json
-
-    from sqlalchemy import text
-
-    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, :x, CAST(:d AS jsonb))"),
-                    {"a": actor, "x": action, "d": json.dumps(detail, ensure_ascii=False, default=str)})

@@ -12,7 +12,8 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
+from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.store import audit
 from gis.vocab import STATION_KINDS
 
 KIND_NAMES = {label: kind for kind, label in STATION_KINDS.items()}
@@ -73,5 +74,5 @@ def import_stations(engine, path, actor: str = "cli") -> dict:
                           [r[3] for r in rows], [r[4] for r in rows])
         generations.notify_data_changed(session)
         report = {"inserted": len(rows) - replaced, "replaced": replaced, "file": str(path)}
-        audit(session, actor, "import stations", report)
+        audit.write(session, actor, "import stations", report)
     return report

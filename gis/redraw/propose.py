@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from gis.store import bulk
 
-from gis.store import generations, queries
+from gis.store import audit, generations, queries
 from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
 from gis.vocab import LEVEL_RANK, LEVELS
@@ -232,10 +232,8 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
         VALUES (:a, :l, :p, :b, :g, :v, CAST(:f AS jsonb), CAST(:i AS jsonb)) RETURNING id"""),
         {"a": actor, "l": p.level, "p": p.parent, "b": active, "g": gen, "v": valid,
          "f": json.dumps(findings, ensure_ascii=False), "i": json.dumps(impact, ensure_ascii=False)}).scalar()
-    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'propose redraw', "
-                         "CAST(:d AS jsonb))"),
-                    {"a": actor, "d": json.dumps({"redraw": rid, "level": p.level, "parent": p.parent,
-                                                  "valid": valid, "findings": len(findings)})})
+    audit.write(session, actor, "propose redraw", {"redraw": rid, "level": p.level, "parent": p.parent,
+                                                   "valid": valid, "findings": len(findings)})
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "findings": findings,
             "impact": impact}
 
@@ -292,11 +290,8 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
     session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
                     {"i": redraw_id})
-    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'commit redraw', "
-                         "CAST(:d AS jsonb))"),
-                    {"a": actor, "d": json.dumps({"redraw": redraw_id, "generation": gen, "previous": active,
-                                                  "staff_reassigned": staff, "requests_relocated": moved_requests},
-                                                 ensure_ascii=False)})
+    audit.write(session, actor, "commit redraw", {"redraw": redraw_id, "generation": gen, "previous": active,
+                                                  "staff_reassigned": staff, "requests_relocated": moved_requests})
     return gen
 
 
