@@ -27,6 +27,41 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "rejected": (),
 }
 
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class MoveRule:
+    """What a move needs besides being allowed: the argument the caller must give (`needs`, and `why`
+    for the refusal) or may give (`takes`), whether every department summoned by the whistle must
+    have reported first (`settled`), and the request columns it sets (SQL, parameters from the loop)."""
+
+    needs: str | None = None
+    why: str = ""
+    takes: str | None = None
+    settled: bool = False
+    sets: tuple[str, ...] = ()
+
+
+# Per move (from, to), ANY standing for every status; a move is under each rule whose key it matches.
+MOVE_RULES: dict[tuple[str, str], MoveRule] = {
+    (ANY, "rejected"): MoveRule("note", "say why the request is rejected", sets=("closed_at = :now",)),
+    (ANY, "dispatched"): MoveRule(takes="assignees"),
+    (ANY, "coordinating"): MoveRule("departments", "name the departments the street summons (吹哨)"),
+    ("coordinating", ANY): MoveRule(settled=True),
+    (ANY, "fed_back"): MoveRule("result", "say what was done (it is published on the grid's board, 晒单)",
+                                settled=True, sets=("result = :result", "finished_at = :now")),
+    (ANY, "evaluated"): MoveRule("satisfaction", "give the resident's rating, 1 (worst) to 5 (best)",
+                                 sets=("satisfaction = :sat", "feedback = :fb", "closed_at = :now")),
+    ("fed_back", "handling"): MoveRule("note", "say why the work is sent back (返工)",
+                                       sets=("finished_at = NULL", "result = NULL")),
+}
+
+
+def move_rules(frm: str, to: str) -> list[MoveRule]:
+    """The rules a move from `frm` to `to` is under, in MOVE_RULES order."""
+    return [r for key, r in MOVE_RULES.items() if key in ((frm, to), (ANY, to), (frm, ANY))]
+
 MATTER_CLASSES = {"public": "公家事", "shared": "大家事", "private": "自家事"}
 MATTER_ALIASES = {v: k for k, v in MATTER_CLASSES.items()} | {k: k for k in MATTER_CLASSES}
 

@@ -81,14 +81,14 @@ class EngineCache:
         if generation is None or generation == current.generation:
             return current
         with self._lock:
-            loc = self._others.pop(generation, None)
-            if loc is None:
-                loc = build_engine(self._engine, generation, self._settings.walk_speed_m_s,
+            locator = self._others.pop(generation, None)
+            if locator is None:
+                locator = build_engine(self._engine, generation, self._settings.walk_speed_m_s,
                                    self._settings.reach_limit_m, previous=current)
-            self._others[generation] = loc  # most recent last
+            self._others[generation] = locator  # most recent last
             while len(self._others) > OTHERS_KEPT:
                 self._others.pop(next(iter(self._others)))
-            return loc
+            return locator
 
     def _listen(self) -> None:
         url = self._engine.url.set(drivername="postgresql")

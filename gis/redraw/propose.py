@@ -24,7 +24,7 @@ from gis.store import audit, generations, queries
 from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
 from gis.vocab import LEVEL_RANK, LEVELS
-from gis.command.loop import record_step
+from gis.command.loop import Step, record_step
 from gis.store.queries import OPEN_SQL
 
 AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise
@@ -195,16 +195,11 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
     old = queries.level_areas(session, active, p.level)
     elsewhere = {r.code: r.parent_code for r in old if r.parent_code != p.parent}
     old_here = [r for r in old if r.parent_code == p.parent]
-    pts = session.execute(text("""
-        SELECT id, address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address
-        WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326))"""), {"w": shapely.to_wkb(parent_geom)}).all()
-    x = np.array([r.x for r in pts], float)
-    y = np.array([r.y for r in pts], float)
-    hh = np.array([r.households for r in pts], float)
-    households = households_of(p.geoms, p.codes, x, y, hh)
+    b = Buildings.within(session, parent_geom)
+    households = households_of(p.geoms, p.codes, b.x, b.y, b.hh)
     findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)))
     valid = not any(f["severity"] == "error" for f in findings)
-    impact = _impact(session, p, active, old_here, households, x, y, hh, pts)
+    impact = _impact(session, p, old_here, households, b)
 
     # The draft (only for a valid proposal): the active generation with this parent's children replaced.
     gen = None
@@ -238,8 +233,28 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
             "impact": impact}
 
 
-def _impact(session, p, active, old_here, households, x, y, hh, pts) -> dict:
+@dataclass
+class Buildings:
+    """The registry addresses in a parent: rows (address, households), lon/lat and households arrays."""
+
+    rows: list
+    x: np.ndarray
+    y: np.ndarray
+    hh: np.ndarray
+
+    @classmethod
+    def within(cls, session: Session, geom) -> "Buildings":
+        """The addresses that intersect `geom` (EPSG:4326)."""
+        rows = session.execute(text("""
+            SELECT id, address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address
+            WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326))"""), {"w": shapely.to_wkb(geom)}).all()
+        return cls(rows, np.array([r.x for r in rows], float), np.array([r.y for r in rows], float),
+                   np.array([r.households for r in rows], float))
+
+
+def _impact(session, p: Proposal, old_here: list, households, b: Buildings) -> dict:
     """Which buildings, households, staff assignments and open requests change area."""
+    x, y, hh, pts = b.x, b.y, b.hh, b.rows
     old_codes = [r.code for r in old_here]
     old_geoms = shapely.from_wkb([bytes(r.wkb) for r in old_here]) if old_here else np.array([], dtype=object)
     before = _engine_codes(old_geoms, old_codes, x, y) if len(old_codes) else np.full(len(x), None)
@@ -343,9 +358,10 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     for r in rows:
         if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
             continue
-        record_step(session, r.id, r.version, actor, "relocate", r.status, None, "boundaries redrawn: located again",
-                    {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
-                     "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}, now,
+        record_step(session, r.id, r.version, Step(
+            actor, "relocate", r.status, None, "boundaries redrawn: located again",
+            {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
+             "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}), now,
                     ["grid_code = :g", "unit_code = :u", "generation_id = :gen"],
                     {"g": r.new_grid, "u": r.new_unit, "gen": new_gen})
         moved += 1

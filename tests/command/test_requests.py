@@ -305,3 +305,18 @@ def test_the_state_machine_covers_every_status():
     """Every status of the vocabulary has its moves, and every open status can still move."""
     assert set(TRANSITIONS) == set(REQUEST_STATUSES)
     assert all(TRANSITIONS[s] for s in OPEN_STATUSES)
+
+
+def test_move_rules_name_real_moves_and_arguments():
+    """Every per-move rule is keyed by real statuses, names an argument the loop takes, and applies to a
+    move the state machine allows."""
+    from gis.command.loop import ARGUMENTS
+    from gis.command.rules import ANY, MOVE_RULES
+
+    moves = {(f, t) for f, ts in TRANSITIONS.items() for t in ts}
+    for (frm, to), rule in MOVE_RULES.items():
+        assert frm in TRANSITIONS or frm == ANY
+        assert to in TRANSITIONS or to == ANY
+        assert any((frm in (f, ANY)) and (to in (t, ANY)) for f, t in moves), (frm, to)
+        for arg in (rule.needs, rule.takes):
+            assert arg is None or arg in ARGUMENTS
