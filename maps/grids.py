@@ -26,6 +26,39 @@ PASTEL = ["#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5
 KIND_COLOUR = {"party_service_center": "#c62828", "convenience_station": "#1565c0", "red_post": "#ad1457"}
 
 
+def touching_colours(codes, geoms, palette=PASTEL) -> list[str]:
+    """A fill colour per area such that areas that touch never share one, the same in every process:
+    greedy colouring of the touching graph (shapely STRtree) in code order, each area taking the first
+    palette colour its already-coloured neighbours lack (past the palette, further generated colours)."""
+    codes = np.asarray(codes, dtype=object)
+    n = len(codes)
+    if n == 0:
+        return []
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a != b
+    a, b = a[keep], b[keep]
+    o = np.lexsort((b, a))
+    a, b = a[o], b[o]
+    start = np.searchsorted(a, np.arange(n + 1))
+    order = sorted(range(n), key=lambda i: codes[i].encode("utf-8"))  # code-point (C collation) order
+    colour = np.full(n, -1, dtype=np.int64)
+    for i in order:
+        used = set(colour[b[start[i]:start[i + 1]]].tolist())
+        c = 0
+        while c in used:
+            c += 1
+        colour[i] = c
+    return [palette[c] if c < len(palette) else _extra_colour(c - len(palette)) for c in colour.tolist()]
+
+
+def _extra_colour(k: int) -> str:
+    """The k-th colour beyond the palette: light hues spread by the golden angle (deterministic)."""
+    import colorsys
+
+    r, g, b = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.82, 0.55)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
 def _light(geoms: np.ndarray, tol_m: float) -> np.ndarray:
     """Simplified (topology kept) and rounded to ~1 cm, so city-scale pages stay small."""
     g = shapely.simplify(geoms, degrees(tol_m), preserve_topology=True)
@@ -161,7 +194,7 @@ def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None,
         frame = gpd.GeoDataFrame({
             "code": sub["code"].to_numpy(), "name": sub["name"].to_numpy(),
             "households": sub["households"].astype(int).to_numpy(),
-            "fill": [PASTEL[hash(c) % len(PASTEL)] for c in sub["code"]] if style["fill"] else "#ffffff",
+            "fill": touching_colours(sub["code"].to_numpy(), sub.geometry.values) if style["fill"] else "#ffffff",
         }, geometry=_light(sub.geometry.values, style["tol_m"]), crs=4326)
         group = folium.FeatureGroup(name=name, show=style["show"])
         folium.GeoJson(
