@@ -46,4 +46,5 @@ def role_of(session: Session, key: str | None) -> str | None:
 
 
 def allows(role: str, capability: str) -> bool:
+    """Whether a key of `role` may use `capability` (read, maps, redraw, …)."""
     return capability in CAPABILITIES.get(role, set())

@@ -25,6 +25,7 @@ _ESTATE_RE = re.compile(r"([^\d]{2,10}?(?:" + "|".join(ESTATE_SUFFIXES) + "))")
 
 @dataclass
 class Registry:
+    """The address registry in memory: addresses, points, households and parsed parts, by row."""
     address: np.ndarray
     lon: np.ndarray
     lat: np.ndarray

@@ -26,6 +26,7 @@ TOUCH_TOL_DEG = 1e-5  # ~1 m: official boundaries with hairline gaps or slivers 
 
 @dataclass
 class GiStar:
+    """Getis–Ord Gi* per area: z, p-values and the hot/cold class at each significance."""
     z: np.ndarray  # standardised Gi* from the permutations (esda z_sim)
     p: np.ndarray  # two-sided p-value of that z (esda p_z_sim); FDR is applied to these
     p_sim: np.ndarray  # pseudo p-value: share of permutations at least as extreme
@@ -172,6 +173,7 @@ def city_cells(locator: LocateEngine, resolution: int) -> list[str]:
 
 
 def cells_of(xy: np.ndarray, resolution: int) -> list[str]:
+    """The H3 cell of each lon/lat point at `resolution`."""
     return [h3.latlng_to_cell(y, x, resolution) for x, y in xy.tolist()]
 
 

@@ -33,6 +33,7 @@ class LoopError(Exception):
 
 
 class RequestNotFound(LoopError):
+    """No request with that id (404)."""
     status = 404
 
 
@@ -78,6 +79,7 @@ class Step:
 
 
 def utcnow() -> datetime:
+    """The current time in UTC (timestamps on record are timezone-aware)."""
     return datetime.now(timezone.utc)
 
 
@@ -310,8 +312,8 @@ def acknowledge(session: Session, rid: int, department: str, actor: Actor, note:
                           status=row.status, allowed=list(allowed(row.status)))
     session.execute(text("UPDATE request_whistle SET acknowledged_at = :now, acknowledged_by = :by, note = :note "
                          "WHERE id = :id"), {"now": now, "by": str(actor), "note": note, "id": w.id})
-    record_step(session, rid, row.version, Step(actor, "acknowledge", row.status, None, note, {"department": department}),
-                now)
+    step = Step(actor, "acknowledge", row.status, None, note, {"department": department})
+    record_step(session, rid, row.version, step, now)
     return get(session, rid)
 
 

@@ -79,6 +79,7 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class Colour:
+    """One colour of the table (分色治理): its importance/urgency pair and handling deadline in hours."""
     name: str
     label: str
     important: bool
@@ -88,6 +89,7 @@ class Colour:
 
 @dataclass(frozen=True)
 class Rules:
+    """The loaded request rules: categories (who holds each), departments and the colour table."""
     categories: dict[str, dict]
     departments: tuple[str, ...]
     colours: dict[str, Colour]
@@ -100,12 +102,15 @@ class Rules:
         raise RulesError(f"no colour for important={important}, urgent={urgent}")
 
     def due(self, created: datetime, colour: Colour) -> datetime:
+        """The handling deadline of a request created at `created` with `colour`."""
         return created + timedelta(hours=colour.hours)
 
     def department(self, category: str) -> str:
+        """The department that holds a category."""
         return self.categories[category]["department"]
 
     def matter_class(self, category: str) -> str:
+        """A category's matter class (public, shared or private)."""
         return self.categories[category]["matter_class"]
 
 
@@ -148,4 +153,5 @@ def load_rules(path: Path | str | None = None) -> Rules:
 
 
 def allowed(status: str) -> tuple[str, ...]:
+    """The statuses a request may move to from `status` (none once finished)."""
     return TRANSITIONS.get(status, ())

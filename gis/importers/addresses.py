@@ -87,6 +87,7 @@ def _parse(raw: dict) -> tuple[dict, list[str]]:
 
 
 def import_addresses(engine: Engine, path, actor: str = "cli") -> dict:
+    """Replace the address registry with a file's points, all or nothing; returns the report."""
     path = Path(path)
     rows, problems = read_rows(path)
     if problems:

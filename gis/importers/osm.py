@@ -21,6 +21,7 @@ def _str(v) -> str | None:
 
 
 def import_osm(engine, path, actor: str = "cli") -> dict:
+    """Replace the walking network with the ways of an OSM extract, all or nothing; returns the report."""
     import pyrosm
 
     path = Path(path)

@@ -36,6 +36,7 @@ def _frame(path: Path) -> gpd.GeoDataFrame:
 
 
 def import_stations(engine, path, actor: str = "cli") -> dict:
+    """Replace the service stations with a file's points, all or nothing; returns the report."""
     path = Path(path)
     frame = to_wgs84(_frame(path), path)
     name_col = pick_field(frame, None, ("name", "名称"), "name", path)

@@ -24,6 +24,7 @@ OTHERS_KEPT = 2  # engines of non-active generations (history, drafts) kept per 
 
 
 class EngineCache:
+    """One LocateEngine per process for the active generation (and a few others), kept current."""
     def __init__(self, engine: Engine, settings: Settings | None = None, listen: bool = True):
         self._engine = engine
         self._settings = settings or get_settings()
@@ -40,9 +41,11 @@ class EngineCache:
             self._thread.start()
 
     def invalidate(self) -> None:
+        """Mark the engine stale: the next `get` checks the active generation again."""
         self._stale = True
 
     def close(self) -> None:
+        """Stop listening for notifications (the thread ends within a second)."""
         self._stop.set()
 
     def _active(self) -> int | None:

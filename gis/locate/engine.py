@@ -35,6 +35,7 @@ class LevelData:
 
     @classmethod
     def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
+        """A level from unordered areas: sorted into code order, its index built."""
         codes = np.asarray(codes, dtype=object)
         order = np.argsort(np.array([c.encode("utf-8") for c in codes], dtype=object), kind="stable")
         geoms = np.asarray(geoms, dtype=object)[order]
@@ -61,6 +62,7 @@ class Stations:
             self.tree = cKDTree(self.plane.xy(self.lon, self.lat))
 
     def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
+        """The k stations nearest a point in a straight line, each with its distance in metres."""
         if self.tree is None or k <= 0:
             return []
         k = min(k, len(self.ids))
@@ -73,6 +75,7 @@ class Stations:
 
 @dataclass
 class LocateEngine:
+    """Every level's index of one generation with its staff, stations and walking reach: locate in memory."""
     generation: int | None
     levels: dict[str, LevelData]
     staff: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
@@ -102,6 +105,7 @@ class LocateEngine:
         return {lvl: d.index.query(lon, lat) for lvl, d in self.levels.items()}
 
     def locate_codes(self, lon, lat) -> dict[str, list]:
+        """Each level's answering code per point (None where no area covers it)."""
         out = {}
         for lvl, idx in self.locate(lon, lat).items():
             codes = self.levels[lvl].codes
@@ -109,6 +113,7 @@ class LocateEngine:
         return out
 
     def area(self, level: str, i: int) -> dict | None:
+        """{code, name} of the area at index `i` of a level, None for no area."""
         if i == EMPTY or level not in self.levels:
             return None
         d = self.levels[level]
@@ -193,6 +198,7 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
 
 
 def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
+    """Staff by (level, area code): who answers for each area."""
     sql = text("""
         SELECT s.name, s.phone, sa.role, sa.level, sa.area_code
         FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
@@ -206,6 +212,7 @@ def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
 
 
 def load_stations(engine: Engine) -> Stations:
+    """The service stations in id order, with their straight-line KD-tree."""
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT id, name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM station ORDER BY id")).all()

@@ -285,6 +285,7 @@ class LevelIndex:
 
     @property
     def nbytes(self) -> int:
+        """Memory held by the index's arrays (for the benchmarks' figures)."""
         if self.n == 0:
             return 0
         return sum(a.nbytes for a in (self.cell, self.mc_ptr, self.slot_area, self.slot_lo, self.slot_hi,

@@ -36,6 +36,7 @@ class WalkGraph:
 
     @property
     def n(self) -> int:
+        """The number of nodes."""
         return len(self.lon)
 
     def xy(self, lon, lat) -> np.ndarray:
@@ -113,6 +114,7 @@ class StationReach:
 
     @classmethod
     def build(cls, graph: WalkGraph, lon, lat, k_max: int = 5, limit_m: float = 3000.0) -> "StationReach":
+        """Walk from every station once (bounded Dijkstra) and keep each node's k_max nearest."""
         node, snap = graph.snap(lon, lat)
         n = graph.n
         if len(node) == 0:

@@ -21,6 +21,7 @@ EDGE_MARGIN_M = 40.0  # a building within this of a reached path counts as insid
 
 
 def reach_m(minutes: float, speed_m_s: float) -> float:
+    """How far one walks in `minutes` at `speed_m_s`, in metres."""
     return minutes * 60.0 * speed_m_s
 
 

@@ -249,6 +249,7 @@ def _compact(adj, label, cent, hh, k, target, tolerance, max_rounds):
 
 
 def polsby_popper(geoms_m: np.ndarray) -> np.ndarray:
+    """Compactness 4πA/P² of metric geometries (1 for a circle)."""
     return 4 * np.pi * shapely.area(geoms_m) / np.maximum(shapely.length(geoms_m) ** 2, 1e-12)
 
 

@@ -39,6 +39,7 @@ class RedrawError(ValueError):
 
 @dataclass
 class Proposal:
+    """A redraw proposed for one parent: the new children's codes, names and geometries (EPSG:4326)."""
     level: str
     parent: str
     codes: list[str]

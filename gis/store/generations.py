@@ -99,6 +99,7 @@ def notify_data_changed(session: Session) -> None:
 
 
 def listing(session: Session) -> list[dict]:
+    """Every generation, oldest first, with its area counts per level and whether it is active."""
     active = active_id(session)
     rows = session.execute(text("""
         SELECT g.id, g.created_at, g.activated_at, g.based_on, g.state, g.source, g.note,

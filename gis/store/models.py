@@ -21,6 +21,7 @@ from gis.vocab import LEVELS, REQUEST_STATUSES, ROLES, STAFF_ROLES
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table (Alembic compares migrations with its metadata)."""
     pass
 
 
