@@ -14,7 +14,7 @@ from api.routers.locate import check_crs, json_response
 from gis.reach.circles import station_circles
 from gis.coords import to_wgs84
 from gis.locate.engine import LocateEngine
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 from gis.reach.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
 from gis.settings import Settings
 from gis.store.queries import addresses
