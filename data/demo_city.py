@@ -18,6 +18,7 @@ import shapely
 from pyproj import Transformer
 
 from data import names as N
+from gis.planar import LocalPlane, degrees
 
 PARCEL_M = 25.0
 ROAD_EVERY = 4          # a local road every 4 parcels (100 m), an arterial every 16 (400 m)
@@ -365,16 +366,14 @@ def _requests(rng, addresses, areas, n, lattice) -> pd.DataFrame:
     spot_of = rng.integers(0, k_spots, n_hot)
     # hotspot requests land on addresses within ~120 m of the hotspot's centre
     hot_addr = np.empty(n_hot, dtype=np.int64)
-    m_per_deg = 111_320.0
     for s in range(k_spots):
-        dx = (ax - ax[spots[s]]) * m_per_deg * np.cos(np.radians(ay[spots[s]]))
-        dy = (ay - ay[spots[s]]) * m_per_deg
+        dx, dy = LocalPlane(ay[spots[s]]).xy(ax - ax[spots[s]], ay - ay[spots[s]]).T
         near = np.flatnonzero(dx * dx + dy * dy < 120.0 ** 2)
         sel = spot_of == s
         hot_addr[sel] = rng.choice(near, int(sel.sum()))
     which = np.r_[base, hot_addr]
     # a small scatter around the entrance (≤ 5 m), staying inside the parcel
-    deg = 5.0 / m_per_deg
+    deg = degrees(5.0)
     lon = ax[which] + rng.uniform(-deg, deg, n)
     lat = ay[which] + rng.uniform(-deg, deg, n)
     cat_p = np.array([0.12, 0.12, 0.14, 0.22, 0.12, 0.18, 0.10])

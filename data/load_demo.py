@@ -12,11 +12,11 @@ from sqlalchemy.engine import Engine
 
 from data.demo_city import build_city
 from gis import keys
-from gis.store import bulk
+from gis.store import audit, bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.locate.engine import LevelData
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -31,81 +31,105 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
     t0 = time.perf_counter()
     city = build_city(scale, seed, progress=lambda step, f: progress(f"generate: {step}", 0.5 * f))
     t_gen = time.perf_counter() - t0
-    areas, addr, stations, streets, staff, req = (city.areas, city.addresses, city.stations, city.streets,
-                                                  city.staff, city.requests)
     with session_scope(engine) as session:
         conn = session.connection().connection.driver_connection
         progress("write areas", 0.55)
-        # The demo replaces the whole map and the data that belongs to the old demo city.
-        # TRUNCATE (inside this transaction, so a failed load leaves the old city): the request log is
-        # append-only and refuses DELETE, and row-by-row DELETEs of staff re-checked every assignment
-        session.execute(text("TRUNCATE request_event, request_whistle, request, staff_assignment, staff, "
-                             "service_circle, station, address, network_edge"))
-        gen = generations.create(session, source=f"demo {scale} seed {seed}", replace_levels=LEVELS)
-        bulk.write_areas(conn, gen, areas["level"].tolist(), areas["code"].tolist(), areas["name"].tolist(),
-                         areas["parent_code"].tolist(), areas["households"].to_numpy(), areas.geometry.values)
+        gen = _replace_city(session, conn, city.areas, f"demo {scale} seed {seed}")
         progress("write addresses", 0.62)
-        comps = [{"road": r, "house_number": h, "estate": e, "building": b, "unit": u} for r, h, e, b, u in
-                 zip(addr["road"], addr["house_number"], addr["estate"], addr["building"], addr["unit_no"])]
-        bulk.write_points(conn, "address", ("address", "components", "households", "building_code", "source"),
-                          (addr["address"].tolist(), comps, addr["households"].to_numpy(),
-                           addr["building_code"].tolist(), ["demo"] * len(addr)),
-                          addr.geometry.x.to_numpy(), addr.geometry.y.to_numpy())
+        _write_addresses(conn, city.addresses)
         progress("write stations and network", 0.68)
-        bulk.write_points(conn, "station", ("name", "kind", "address", "properties"),
-                          (stations["name"].tolist(), stations["kind"].tolist(), stations["address"].tolist(),
-                           [{}] * len(stations)),
-                          stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
-        geoms = streets.geometry.values
-        length_m = np.array([_GEOD.geometry_length(g) for g in geoms])  # metres on the ellipsoid
-        bulk.write_lines(conn, "network_edge", ("source", "name", "kind", "length_m"),
-                         (["demo"] * len(streets), streets["name"].tolist(), streets["kind"].tolist(), length_m),
-                         geoms)
+        _write_stations_and_network(conn, city.stations, city.streets)
         progress("write staff", 0.72)
-        _write_staff(session, conn, staff)
+        _write_staff(session, conn, city.staff)
         progress("locate requests", 0.75)
-        grid_codes, unit_codes = _locate(areas, req["lon"].to_numpy(), req["lat"].to_numpy())
+        grid_codes, unit_codes = _locate(city.areas, city.requests["lon"].to_numpy(), city.requests["lat"].to_numpy())
         progress("write requests", 0.8)
-        created = req["created_at"].dt.tz_localize("Asia/Shanghai") if req["created_at"].dt.tz is None \
-            else req["created_at"]
-
-        def times(col):
-            """UTC ISO strings, vectorised (a Python loop over a million timestamps takes seconds)."""
-            v = pd.to_datetime(req[col], utc=True).to_numpy(dtype="datetime64[s]")
-            out = np.char.add(np.datetime_as_string(v, unit="s"), "Z").astype(object)
-            out[np.isnat(v)] = None
-            return out
-
-        bulk.write_points(conn, "request",
-                          ("created_at", "category", "matter_class", "importance", "urgency", "text", "status",
-                           "generation_id", "grid_code", "unit_code", "source", "colour", "due_at", "finished_at",
-                           "closed_at", "escalated_at", "satisfaction", "result", "updated_at"),
-                          (created.astype(str).tolist(),
-                           req["category"].tolist(), req["matter_class"].tolist(),
-                           req["importance"].to_numpy().astype(int), req["urgency"].to_numpy().astype(int),
-                           req["text"].tolist(), req["status"].tolist(), [gen] * len(req), grid_codes, unit_codes,
-                           ["demo"] * len(req), req["colour"].tolist(), times("due_at"), times("finished_at"),
-                           times("closed_at"), times("escalated_at"),
-                           [None if pd.isna(v) else int(v) for v in req["satisfaction"]],
-                           [None if pd.isna(v) else v for v in req["result"]], times("due_at")),
-                          req["lon"].to_numpy(), req["lat"].to_numpy())
+        _write_requests(conn, city.requests, gen, grid_codes, unit_codes)
         progress("activate", 0.95)
         generations.activate(session, gen)
         api_keys = {role: keys.create(session, role) for role in ("admin", "consumer")}
-        session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES ('cli', 'demo', "
-                             "jsonb_build_object('scale', CAST(:s AS text), 'seed', CAST(:seed AS int), "
-                             "'generation', CAST(:g AS int)))"), {"s": scale, "seed": seed, "g": gen})
+        audit.write(session, "cli", "demo", {"scale": scale, "seed": int(seed), "generation": gen})
     for table in ("address", "station", "network_edge", "request", "staff", "staff_assignment"):
         with engine.begin() as c:
             c.execute(text(f"ANALYZE {table}"))
     progress("done", 1.0)
+    return {"generation": gen, "scale": scale, "seed": seed, "counts": _counts(city), "keys": api_keys,
+            "seconds": {"generate": round(t_gen, 1), "total": round(time.perf_counter() - t0, 1)}}
+
+
+def _replace_city(session, conn, areas, source: str) -> int:
+    """The demo replaces the whole map and the data that belongs to the old demo city; returns the new
+    (not yet active) generation with the city's areas."""
+    # TRUNCATE (inside the load's transaction, so a failed load leaves the old city): the request log is
+    # append-only and refuses DELETE, and row-by-row DELETEs of staff re-checked every assignment
+    session.execute(text("TRUNCATE request_event, request_whistle, request, staff_assignment, staff, "
+                         "service_circle, station, address, network_edge"))
+    gen = generations.create(session, source=source, replace_levels=LEVELS)
+    bulk.write_areas(conn, gen, areas["level"].tolist(), areas["code"].tolist(), areas["name"].tolist(),
+                     areas["parent_code"].tolist(), areas["households"].to_numpy(), areas.geometry.values)
+    return gen
+
+
+def _write_addresses(conn, addr) -> None:
+    """The address registry, with each address's parsed components."""
+    comps = [{"road": r, "house_number": h, "estate": e, "building": b, "unit": u} for r, h, e, b, u in
+             zip(addr["road"], addr["house_number"], addr["estate"], addr["building"], addr["unit_no"])]
+    bulk.write_points(conn, "address", ("address", "components", "households", "building_code", "source"),
+                      (addr["address"].tolist(), comps, addr["households"].to_numpy(),
+                       addr["building_code"].tolist(), ["demo"] * len(addr)),
+                      addr.geometry.x.to_numpy(), addr.geometry.y.to_numpy())
+
+
+def _write_stations_and_network(conn, stations, streets) -> None:
+    """Service stations, and the streets as the walking network (lengths in metres on the ellipsoid)."""
+    bulk.write_points(conn, "station", ("name", "kind", "address", "properties"),
+                      (stations["name"].tolist(), stations["kind"].tolist(), stations["address"].tolist(),
+                       [{}] * len(stations)),
+                      stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
+    geoms = streets.geometry.values
+    length_m = np.array([_GEOD.geometry_length(g) for g in geoms])
+    bulk.write_lines(conn, "network_edge", ("source", "name", "kind", "length_m"),
+                     (["demo"] * len(streets), streets["name"].tolist(), streets["kind"].tolist(), length_m),
+                     geoms)
+
+
+def _utc_strings(req, col: str) -> np.ndarray:
+    """UTC ISO strings, vectorised (a Python loop over a million timestamps takes seconds)."""
+    v = pd.to_datetime(req[col], utc=True).to_numpy(dtype="datetime64[s]")
+    out = np.char.add(np.datetime_as_string(v, unit="s"), "Z").astype(object)
+    out[np.isnat(v)] = None
+    return out
+
+
+def _write_requests(conn, req, gen: int, grid_codes: list, unit_codes: list) -> None:
+    """A year of requests, located with generation `gen` (China Standard Time when naive)."""
+    created = req["created_at"].dt.tz_localize("Asia/Shanghai") if req["created_at"].dt.tz is None \
+        else req["created_at"]
+    bulk.write_points(conn, "request",
+                      ("created_at", "category", "matter_class", "importance", "urgency", "text", "status",
+                       "generation_id", "grid_code", "unit_code", "source", "colour", "due_at", "finished_at",
+                       "closed_at", "escalated_at", "satisfaction", "result", "updated_at"),
+                      (created.astype(str).tolist(),
+                       req["category"].tolist(), req["matter_class"].tolist(),
+                       req["importance"].to_numpy().astype(int), req["urgency"].to_numpy().astype(int),
+                       req["text"].tolist(), req["status"].tolist(), [gen] * len(req), grid_codes, unit_codes,
+                       ["demo"] * len(req), req["colour"].tolist(), _utc_strings(req, "due_at"),
+                       _utc_strings(req, "finished_at"), _utc_strings(req, "closed_at"),
+                       _utc_strings(req, "escalated_at"),
+                       [None if pd.isna(v) else int(v) for v in req["satisfaction"]],
+                       [None if pd.isna(v) else v for v in req["result"]], _utc_strings(req, "due_at")),
+                      req["lon"].to_numpy(), req["lat"].to_numpy())
+
+
+def _counts(city) -> dict:
+    """What was loaded: areas per level, households, and the rows of every other table."""
+    areas = city.areas
     counts = {f"{lvl}s" if lvl != "community" else "communities": int((areas["level"] == lvl).sum())
               for lvl in LEVELS}
     counts.update(households=int(areas.loc[areas["level"] == "district", "households"].sum()),
-                  addresses=len(addr), stations=len(stations), network_edges=len(streets),
-                  staff=len(staff), requests=len(req))
-    return {"generation": gen, "scale": scale, "seed": seed, "counts": counts, "keys": api_keys,
-            "seconds": {"generate": round(t_gen, 1), "total": round(time.perf_counter() - t0, 1)}}
+                  addresses=len(city.addresses), stations=len(city.stations), network_edges=len(city.streets),
+                  staff=len(city.staff), requests=len(city.requests))
+    return counts
 
 
 def _write_staff(session, conn, staff) -> None:

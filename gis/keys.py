@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.store.models import ROLES
+from gis.vocab import ROLES
 
 # What each role may do; the API checks a route's capability against this table. `report` = raise a
 # request and follow it (apps, hotlines); `requests` = run the loop (command center, departments).
@@ -46,4 +46,5 @@ def role_of(session: Session, key: str | None) -> str | None:
 
 
 def allows(role: str, capability: str) -> bool:
+    """Whether a key of `role` may use `capability` (read, maps, redraw, …)."""
     return capability in CAPABILITIES.get(role, set())

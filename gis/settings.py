@@ -34,9 +34,11 @@ class Settings(BaseSettings):
 
     @property
     def home_abs(self) -> Path:
+        """The home directory as an absolute path (~ expanded)."""
         return self.home.expanduser().resolve()
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The process's settings, read once from the environment (WANGGE_*)."""
     return Settings()

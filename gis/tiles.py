@@ -7,19 +7,20 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.store import generations
-from gis.store.models import LEVELS
+from gis.store.queries import GENERATION_AREAS
+from gis.vocab import LEVELS
 
 MAX_ZOOM = 22
 EXTENT, BUFFER = 4096, 64  # tile coordinate grid and the margin (in those units) kept around a tile
 
 # The areas whose geometry meets the tile (the && on the index first, then the exact test, so a tile
 # holds exactly the areas that intersect it), in tile coordinates; the layer is named after the level.
-TILE_SQL = text("""
+TILE_SQL = text(f"""
     WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS m),
     rows AS (
         SELECT ST_AsMVTGeom(ST_Transform(a.geom, 3857), env.m, :extent, :buffer, true) AS geom,
                ga.code, a.name, a.households, ga.parent_code
-        FROM generation_area ga JOIN area a ON a.id = ga.area_id, env
+        FROM {GENERATION_AREAS}, env
         WHERE ga.generation_id = :g AND ga.level = :level
           AND a.geom && ST_Transform(env.m, 4326) AND ST_Intersects(a.geom, ST_Transform(env.m, 4326))
     )

@@ -9,6 +9,9 @@ import numpy as np
 import shapely
 from folium.template import Template
 
+from gis.planar import degrees
+from gis.vocab import STATION_KINDS
+
 # Per level: outline style, simplification tolerance in metres, and whether the layer starts visible.
 STYLE = {
     "district": dict(color="#7a0019", weight=4, fill=False, tol_m=8.0, show=True),
@@ -20,13 +23,45 @@ STYLE = {
 LABEL = {"district": "区县 district", "street": "街道 street", "community": "社区 community",
          "grid": "网格 grid", "unit": "十联户 unit"}
 PASTEL = ["#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5d8bd", "#fddaec", "#f2f2f2"]
-KIND = {"party_service_center": ("党群服务中心", "#c62828"), "convenience_station": ("便民服务站", "#1565c0"),
-        "red_post": ("红色驿站", "#ad1457")}
+KIND_COLOUR = {"party_service_center": "#c62828", "convenience_station": "#1565c0", "red_post": "#ad1457"}
+
+
+def touching_colours(codes, geoms, palette=PASTEL) -> list[str]:
+    """A fill colour per area such that areas that touch never share one, the same in every process:
+    greedy colouring of the touching graph (shapely STRtree) in code order, each area taking the first
+    palette colour its already-coloured neighbours lack (past the palette, further generated colours)."""
+    codes = np.asarray(codes, dtype=object)
+    n = len(codes)
+    if n == 0:
+        return []
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a != b
+    a, b = a[keep], b[keep]
+    o = np.lexsort((b, a))
+    a, b = a[o], b[o]
+    start = np.searchsorted(a, np.arange(n + 1))
+    order = sorted(range(n), key=lambda i: codes[i].encode("utf-8"))  # code-point (C collation) order
+    colour = np.full(n, -1, dtype=np.int64)
+    for i in order:
+        used = set(colour[b[start[i]:start[i + 1]]].tolist())
+        c = 0
+        while c in used:
+            c += 1
+        colour[i] = c
+    return [palette[c] if c < len(palette) else _extra_colour(c - len(palette)) for c in colour.tolist()]
+
+
+def _extra_colour(k: int) -> str:
+    """The k-th colour beyond the palette: light hues spread by the golden angle (deterministic)."""
+    import colorsys
+
+    r, g, b = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.82, 0.55)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
 def _light(geoms: np.ndarray, tol_m: float) -> np.ndarray:
     """Simplified (topology kept) and rounded to ~1 cm, so city-scale pages stay small."""
-    g = shapely.simplify(geoms, tol_m / 111_320.0, preserve_topology=True)
+    g = shapely.simplify(geoms, degrees(tol_m), preserve_topology=True)
     return shapely.set_precision(g, 1e-7)
 
 
@@ -58,7 +93,7 @@ def add_stations(m: folium.Map, stations: gpd.GeoDataFrame | None) -> None:
         return
     group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
     for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
-        label, colour = KIND.get(kind, (kind, "#333333"))
+        label, colour = STATION_KINDS.get(kind, kind), KIND_COLOUR.get(kind, "#333333")
         folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
                             tooltip=f"{name}（{label}）").add_to(group)
     group.add_to(m)
@@ -159,7 +194,7 @@ def grids_map(areas: gpd.GeoDataFrame, stations: gpd.GeoDataFrame | None = None,
         frame = gpd.GeoDataFrame({
             "code": sub["code"].to_numpy(), "name": sub["name"].to_numpy(),
             "households": sub["households"].astype(int).to_numpy(),
-            "fill": [PASTEL[hash(c) % len(PASTEL)] for c in sub["code"]] if style["fill"] else "#ffffff",
+            "fill": touching_colours(sub["code"].to_numpy(), sub.geometry.values) if style["fill"] else "#ffffff",
         }, geometry=_light(sub.geometry.values, style["tol_m"]), crs=4326)
         group = folium.FeatureGroup(name=name, show=style["show"])
         folium.GeoJson(

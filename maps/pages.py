@@ -15,10 +15,10 @@ from gis.command import hotspots as hs
 from gis.store.areas import children
 from gis.locate.engine import LocateEngine
 from gis.command.rankings import scoreboard
-from gis.command.loop import OPEN_SQL
 from gis.reach.circles import station_circles
 from gis.reach.service_area import coverage_table, household_walks, reach_m
 from gis.settings import Settings
+from gis.store.queries import OPEN_SQL, addresses
 from gis.command.periods import TZ, month_window, request_window
 from maps.assets import render
 
@@ -31,73 +31,73 @@ class PageNotFound(PageError):
     """A page about a thing that does not exist (a redraw id)."""
 
 
-def level_frame(loc: LocateEngine, level: str) -> gpd.GeoDataFrame:
-    if level not in loc.levels:
-        raise PageError(f"there are no {level} areas in generation {loc.generation}")
-    d = loc.levels[level]
+def level_frame(locator: LocateEngine, level: str) -> gpd.GeoDataFrame:
+    if level not in locator.levels:
+        raise PageError(f"there are no {level} areas in generation {locator.generation}")
+    d = locator.levels[level]
     return gpd.GeoDataFrame({"code": d.codes, "name": d.names, "parent_code": d.parents,
                              "households": d.households}, geometry=list(d.geoms), crs=4326)
 
 
-def all_levels(loc: LocateEngine) -> gpd.GeoDataFrame:
-    frames = [level_frame(loc, lvl).assign(level=lvl) for lvl in loc.levels]
+def all_levels(locator: LocateEngine) -> gpd.GeoDataFrame:
+    frames = [level_frame(locator, lvl).assign(level=lvl) for lvl in locator.levels]
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
 
 
-def stations_frame(loc: LocateEngine) -> gpd.GeoDataFrame | None:
-    s = loc.stations
+def stations_frame(locator: LocateEngine) -> gpd.GeoDataFrame | None:
+    s = locator.stations
     if s is None or not len(s.ids):
         return None
     return gpd.GeoDataFrame({"name": s.names, "kind": s.kinds}, geometry=shapely.points(s.lon, s.lat), crs=4326)
 
 
-def _context(loc: LocateEngine) -> gpd.GeoDataFrame:
-    return level_frame(loc, "community" if "community" in loc.levels else "grid")
+def _context(locator: LocateEngine) -> gpd.GeoDataFrame:
+    return level_frame(locator, "community" if "community" in locator.levels else "grid")
 
 
-def grids_page(engine: Engine, loc: LocateEngine, settings: Settings, api_key: str | None = None, **_) -> str:
+def grids_page(engine: Engine, locator: LocateEngine, settings: Settings, api_key: str | None = None, **_) -> str:
     """Every level of the active generation; above 20,000 units the units come as vector tiles (the
     page then carries the caller's key in the tile URLs, as its own link does)."""
     from urllib.parse import quote
 
     from maps.grids import grids_map
 
-    tiles = (f"/tiles/unit/{{z}}/{{x}}/{{y}}.pbf?generation={loc.generation}&api_key={quote(api_key, safe='')}"
+    tiles = (f"/tiles/unit/{{z}}/{{x}}/{{y}}.pbf?generation={locator.generation}&api_key={quote(api_key, safe='')}"
              if api_key else None)
-    return render(grids_map(all_levels(loc), stations_frame(loc), title=f"网格 · 第{loc.generation}代",
+    return render(grids_map(all_levels(locator), stations_frame(locator), title=f"网格 · 第{locator.generation}代",
                             tile_url=tiles))
 
 
-def coverage_page(engine: Engine, loc: LocateEngine, settings: Settings, minutes: float = 15.0,
+def coverage_page(engine: Engine, locator: LocateEngine, settings: Settings, minutes: float = 15.0,
                   level: str = "community", **_) -> str:
     """15-minute circles of every station, each area's covered share, and the buildings left out."""
     from maps.coverage import coverage_map
 
-    if loc.reach is None or level not in loc.levels:
+    if locator.reach is None or level not in locator.levels:
         raise PageError("coverage needs areas, a walking network and stations")
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address")).all()
-    x = np.array([r.x for r in rows], float)
-    y = np.array([r.y for r in rows], float)
+        rows = addresses(conn)
+    x = np.array([r.lon for r in rows], float)
+    y = np.array([r.lat for r in rows], float)
     hh = np.array([r.households for r in rows], float)
-    walk = household_walks(loc, x, y)
-    table = {r["code"]: r for r in coverage_table(loc, level, x, y, hh, settings.walk_speed_m_s, (minutes,))}
-    areas = level_frame(loc, level)
+    walk = household_walks(locator, x, y)
+    table = {r["code"]: r for r in coverage_table(locator, level, x, y, hh, settings.walk_speed_m_s, (minutes,))}
+    areas = level_frame(locator, level)
     areas["households"] = [table[c]["households"] for c in areas["code"]]
     areas["share"] = [table[c][f"share_{minutes:g}_min"] for c in areas["code"]]
     limit = reach_m(minutes, settings.walk_speed_m_s)
     out = walk > limit
     uncovered = gpd.GeoDataFrame({"address": [rows[i].address for i in np.flatnonzero(out)],
                                   "households": hh[out].astype(int)}, geometry=shapely.points(x[out], y[out]), crs=4326)
-    _ids, polys, _stored = station_circles(engine, loc, minutes, settings.walk_speed_m_s)
-    circles = gpd.GeoDataFrame({"name": loc.stations.names}, geometry=list(polys), crs=4326)
-    return render(coverage_map(areas, circles[~circles.is_empty], uncovered, stations_frame(loc), minutes))
+    _ids, polys, _stored = station_circles(engine, locator, minutes, settings.walk_speed_m_s)
+    circles = gpd.GeoDataFrame({"name": locator.stations.names}, geometry=list(polys), crs=4326)
+    return render(coverage_map(areas, circles[~circles.is_empty], uncovered, stations_frame(locator), minutes))
 
 
 FRAMES = {"hour": "YYYY-MM-DD HH24:00", "day": "YYYY-MM-DD", "week": 'IYYY-"W"IW'}  # China Standard Time
 
 
-def heatmap_page(engine: Engine, loc: LocateEngine, settings: Settings, start: datetime | None = None,
+def heatmap_page(engine: Engine, locator: LocateEngine, settings: Settings, start: datetime | None = None,
                  end: datetime | None = None, days: float = 30, category: str | None = None, step: str = "day",
                  **_) -> str:
     """Requests of the window as a heatmap with one frame per hour, day or ISO week (China Standard Time)."""
@@ -109,26 +109,26 @@ def heatmap_page(engine: Engine, loc: LocateEngine, settings: Settings, start: d
         s, e, _prev = request_window(conn, start, end, days)
         points = hs.request_points(conn, s, e, category, frame=FRAMES[step])
     title = f"请求热力 {s.astimezone(TZ):%Y-%m-%d} – {e.astimezone(TZ):%Y-%m-%d}" + (f" · {category}" if category else "")
-    return render(heatmap_map(points, _context(loc), title))
+    return render(heatmap_map(points, _context(locator), title))
 
 
-def hotspots_page(engine: Engine, loc: LocateEngine, settings: Settings, start: datetime | None = None,
+def hotspots_page(engine: Engine, locator: LocateEngine, settings: Settings, start: datetime | None = None,
                   end: datetime | None = None, days: float = 30, category: str | None = None, **_) -> str:
     """Grids coloured by their Gi* class for the window (hot/cold at 99/95/90 %, FDR)."""
     from maps.command import hotspot_map
 
     with engine.connect() as conn:
         s, e, prev = request_window(conn, start, end, days)
-        result = hs.hotspots(conn, loc, s, e, prev, category, "grid", permutations=settings.hotspot_permutations)
-    grids = level_frame(loc, "grid")
+        result = hs.hotspots(conn, locator, s, e, prev, category, "grid", permutations=settings.hotspot_permutations)
+    grids = level_frame(locator, "grid")
     stats = pd.DataFrame(result["areas"]).set_index("code")
     for col in ("count", "previous", "trend", "z", "class"):
         grids[col] = stats.loc[grids["code"], col].to_numpy()
     title = f"Gi* 热点 {s.astimezone(TZ):%Y-%m-%d} – {e.astimezone(TZ):%Y-%m-%d}" + (f" · {category}" if category else "")
-    return render(hotspot_map(grids, _context(loc), title))
+    return render(hotspot_map(grids, _context(locator), title))
 
 
-def overdue_page(engine: Engine, loc: LocateEngine, settings: Settings, **_) -> str:
+def overdue_page(engine: Engine, locator: LocateEngine, settings: Settings, **_) -> str:
     """Open requests past their deadline, coloured by their colour code (urgency and importance)."""
     from maps.command import overdue_map
 
@@ -141,24 +141,24 @@ def overdue_page(engine: Engine, loc: LocateEngine, settings: Settings, **_) -> 
     frame = pd.DataFrame(rows, columns=["id", "category", "status", "grid", "colour", "overdue_h", "x", "y"])
     frame["overdue_h"] = frame["overdue_h"].astype(float).astype(int)
     req = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=shapely.points(frame["x"], frame["y"]), crs=4326)
-    return render(overdue_map(req, _context(loc), f"超期请求 overdue · {datetime.now(TZ):%Y-%m-%d %H:%M}"))
+    return render(overdue_map(req, _context(locator), f"超期请求 overdue · {datetime.now(TZ):%Y-%m-%d %H:%M}"))
 
 
-def ranking_page(engine: Engine, loc: LocateEngine, settings: Settings, month: str | None = None, **_) -> str:
+def ranking_page(engine: Engine, locator: LocateEngine, settings: Settings, month: str | None = None, **_) -> str:
     """Grids coloured by their score for the month; the two lowest outlined and named."""
     from maps.command import ranking_map
 
     start, end = month_window(month, previous=True)
     with engine.connect() as conn:
-        board = scoreboard(conn, loc, start, end, as_of=datetime.now(TZ), with_previous=False)
-    grids = level_frame(loc, "grid")
+        board = scoreboard(conn, locator, start, end, as_of=datetime.now(TZ), with_previous=False)
+    grids = level_frame(locator, "grid")
     stats = pd.DataFrame(board["grids"]).set_index("code")
     for col in ("rank", "score", "volume", "on_time_rate", "satisfaction", "repeat_rate"):
         grids[col] = stats.loc[grids["code"], col].to_numpy()
     return render(ranking_map(grids, [r["code"] for r in board["lowest"]], f"网格排名 {board['month']}"))
 
 
-def redraw_page(engine: Engine, loc: LocateEngine, settings: Settings, redraw_id: int = 0, **_) -> str:
+def redraw_page(engine: Engine, locator: LocateEngine, settings: Settings, redraw_id: int = 0, **_) -> str:
     """A redraw before and after, side by side: the areas, the buildings that move, the findings."""
     import shapely.geometry
 

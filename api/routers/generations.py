@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
 from gis import keys
-from gis.store import generations
+from gis.store import audit, generations
 from gis.store.db import session_scope
 
 router = APIRouter(prefix="/v1", tags=["generations"])
@@ -32,8 +31,6 @@ def activate(generation: int, request: Request, role: str = Depends(require("red
     with session_scope(engine) as session:
         previous = generations.active_id(session)
         generations.activate(session, generation)
-        session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'activate', "
-                             "CAST(:d AS jsonb))"),
-                        {"a": f"api:{role}", "d": f'{{"generation": {generation}, "previous": {previous or "null"}}}'})
+        audit.write(session, f"api:{role}", "activate", {"generation": generation, "previous": previous})
     request.app.state.engine_cache.invalidate()
     return {"generation": generation, "previous": previous}

@@ -7,7 +7,6 @@ import numpy as np
 import shapely
 import shapely.geometry
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, get_locator, get_settings_dep, require
@@ -15,9 +14,10 @@ from api.http import PointParams, json_response
 from gis.reach.circles import station_circles
 from gis.errors import Invalid, NotFound, NotReady
 from gis.locate.engine import LocateEngine
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 from gis.reach.service_area import SPEED_NOTE, coverage_report, propose_sites, reach_m
 from gis.settings import Settings
+from gis.store.queries import addresses
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
@@ -80,7 +80,7 @@ def siting(k: Annotated[int, Query(ge=1, le=50)] = 3, minutes: Annotated[float, 
     if loc.reach is None:
         raise NotReady("siting needs a walking network and stations")
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
+        rows = addresses(conn)
     x = np.array([r[1] for r in rows], float)
     y = np.array([r[2] for r in rows], float)
     hh = np.array([r[3] for r in rows], float)

@@ -14,8 +14,8 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis.locate.index import M_PER_DEG
 from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
+from gis.planar import LocalPlane
 
 LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
 FUZZY_MIN = 75
@@ -115,9 +115,9 @@ class Geocoder:
             return None
         if self._tree is None:
             from scipy.spatial import cKDTree
-            self._k = np.cos(np.radians(float(np.mean(self.r.lat))))
-            self._tree = cKDTree(np.column_stack([self.r.lon * M_PER_DEG * self._k, self.r.lat * M_PER_DEG]))
-        d, i = self._tree.query([lon * M_PER_DEG * self._k, lat * M_PER_DEG])
+            self._plane = LocalPlane.around(self.r.lat)
+            self._tree = cKDTree(self._plane.xy(self.r.lon, self.r.lat))
+        d, i = self._tree.query(self._plane.xy(lon, lat)[0])
         d = float(d)
         if max_m is not None and d > max_m:
             raise NoAddressNear(d, max_m)

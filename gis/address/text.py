@@ -37,6 +37,7 @@ def cn_to_int(s: str) -> int:
 
 
 def normalize(text: str) -> str:
+    """An address as one comparable string: NFKC, lower case, no punctuation, Chinese numerals as digits."""
     s = unicodedata.normalize("NFKC", text or "").lower()
     s = _PUNCT.sub("", s)
     s = re.sub(f"([{_CN_NUM}]+)(?=({_UNIT_WORDS}))", lambda m: str(cn_to_int(m.group(1))), s)

@@ -14,6 +14,7 @@ log = logging.getLogger("wangge.escalation")
 
 
 class Sweep:
+    """The background deadline sweep of one process: escalates overdue requests every `interval` seconds."""
     def __init__(self, engine: Engine, interval: float):
         self._stop = threading.Event()
         self._thread = None
@@ -33,10 +34,12 @@ class Sweep:
                 log.exception("escalation sweep failed")
 
     def stop(self) -> None:
+        """Stop sweeping and wait (briefly) for the thread to end."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
 
 def start_escalation_sweep(engine: Engine, interval: float) -> Sweep:
+    """Start the deadline sweep (none when `interval` is 0: the CLI escalates instead)."""
     return Sweep(engine, interval)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from gis.locate.engine import LocateEngine
 
-LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))  # strictest first
+SIGNIFICANCE = ((0.01, "99"), (0.05, "95"), (0.10, "90"))  # strictest first
 TOUCH_TOL_DEG = 1e-5  # ~1 m: official boundaries with hairline gaps or slivers still count as neighbours
 
 
@@ -30,6 +30,7 @@ class HotspotError(ValueError):
 
 @dataclass
 class GiStar:
+    """Getis–Ord Gi* per area: z, p-values and the hot/cold class at each significance."""
     z: np.ndarray  # standardised Gi* from the permutations (esda z_sim)
     p: np.ndarray  # two-sided p-value of that z (esda p_z_sim); FDR is applied to these
     p_sim: np.ndarray  # pseudo p-value: share of permutations at least as extreme
@@ -100,7 +101,7 @@ def classify(z: np.ndarray, p: np.ndarray) -> np.ndarray:
     import esda
 
     out = np.full(len(z), "none", dtype=object)
-    for alpha, label in reversed(LEVELS):  # 90 first, then overwrite with the stricter levels
+    for alpha, label in reversed(SIGNIFICANCE):  # 90 first, then overwrite with the stricter levels
         sig = p <= esda.fdr(p, alpha)
         out[sig & (z > 0)] = f"hot_{label}"
         out[sig & (z < 0)] = f"cold_{label}"
@@ -176,6 +177,7 @@ def city_cells(locator: LocateEngine, resolution: int) -> list[str]:
 
 
 def cells_of(xy: np.ndarray, resolution: int) -> list[str]:
+    """The H3 cell of each lon/lat point at `resolution`."""
     return [h3.latlng_to_cell(y, x, resolution) for x, y in xy.tolist()]
 
 
@@ -217,7 +219,7 @@ def hotspots(conn: Connection, locator: LocateEngine, start: datetime, end: date
               "change": int(now[i] - before[i]), "trend": tr[i], "z": round(float(g.z[i]), 3),
               "p": float(f"{g.p[i]:.4g}"), "p_sim": float(g.p_sim[i]), "class": g.classes[i]} for i in order]
     summary = {c: int((g.classes == c).sum()) for c in
-               [f"{k}_{lab}" for k in ("hot", "cold") for _, lab in LEVELS] + ["none"]}
+               [f"{k}_{lab}" for k in ("hot", "cold") for _, lab in SIGNIFICANCE] + ["none"]}
     return {
         "unit": unit, "resolution": resolution if unit == "h3" else None, "category": category,
         "window": {"start": start, "end": end}, "previous": {"start": prev[0], "end": prev[1]},

@@ -8,18 +8,17 @@ with the request's new version as its sequence number, so no step is ever lost o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gis.locate.engine import LocateEngine
-from gis.command.rules import (
-    FINISHED, MATTER_ALIASES, OPEN, ROUTING, STEP_NAMES, Rules, allowed,
-)
+from gis.command.rules import MATTER_ALIASES, ROUTING, Rules, allowed, move_rules
+from gis.store.queries import GENERATION_AREAS, OPEN_SQL
+from gis.vocab import FINISHED_STATUSES, STEP_NAMES
 
-OPEN_SQL = ",".join(f"'{s}'" for s in OPEN)  # a literal list, so the partial index request_open_due applies
 REPEAT_DAYS = 30  # a request like an earlier one (same category, same unit or grid) within this many days
 
 
@@ -34,6 +33,7 @@ class LoopError(Exception):
 
 
 class RequestNotFound(LoopError):
+    """No request with that id (404)."""
     status = 404
 
 
@@ -65,7 +65,21 @@ class Actor:
 SYSTEM = Actor("system")
 
 
+@dataclass(frozen=True)
+class Step:
+    """One entry of a request's log: who acted, what they did, from which status to which (`to` None:
+    the status stays), the note they gave and the details worth keeping."""
+
+    actor: Actor | str
+    action: str
+    frm: str | None
+    to: str | None
+    note: str | None = None
+    detail: dict | None = None
+
+
 def utcnow() -> datetime:
+    """The current time in UTC (timestamps on record are timezone-aware)."""
     return datetime.now(timezone.utc)
 
 
@@ -124,8 +138,8 @@ def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float,
            "txt": text_, "gen": locator.generation, "grid": areas["grid"]["code"], "unit": unit, "lon": lon,
            "lat": lat, "addr": address, "colour": colour.name, "due": due, "dept": department,
            "assignees": json.dumps(assignees, ensure_ascii=False)}).scalar_one()
-    _log(session, rid, 1, actor, "collect", None, "collected", None,
-         {"colour": colour.name, "due_at": due.isoformat(), "assignees": [p["name"] for p in assignees]}, now)
+    _log(session, rid, 1, Step(actor, "collect", None, "collected", None, {
+        "colour": colour.name, "due_at": due.isoformat(), "assignees": [p["name"] for p in assignees]}), now)
     repeat = session.execute(text("""
         SELECT id FROM request WHERE grid_code = :grid AND category = :cat AND id <> :id
           AND coalesce(unit_code, '') = coalesce(:unit, '') AND created_at >= :since AND created_at <= :now
@@ -137,24 +151,25 @@ def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float,
     return out
 
 
-def _log(session, rid, seq, actor, action, frm, to, note, detail, now) -> None:
+def _log(session, rid: int, seq: int, step: Step, now: datetime) -> None:
     session.execute(text("""
         INSERT INTO request_event (request_id, seq, at, actor, action, from_status, to_status, note, detail)
         VALUES (:r, :seq, :at, :actor, :action, :frm, :to, :note, CAST(:detail AS jsonb))
-    """), {"r": rid, "seq": seq, "at": now, "actor": str(actor), "action": action, "frm": frm, "to": to,
-           "note": note, "detail": json.dumps(detail or {}, ensure_ascii=False, default=str)})
+    """), {"r": rid, "seq": seq, "at": now, "actor": str(step.actor), "action": step.action, "frm": step.frm,
+           "to": step.frm if step.to is None else step.to, "note": step.note,
+           "detail": json.dumps(step.detail or {}, ensure_ascii=False, default=str)})
 
 
-def record_step(session, rid: int, version: int, actor, action: str, frm: str | None, to: str | None,
-                note: str | None, detail: dict, now: datetime, sets: list[str] = (), params: dict | None = None) -> int:
-    """One step on record: the request moves to `to` (its status stays when `to` is None), its version
-    goes from `version` to version + 1 with the `sets` given, and the step is appended to the log with
-    that new version as its sequence number. Returns the new version."""
+def record_step(session, rid: int, version: int, step: Step, now: datetime, sets: list[str] = (),
+                params: dict | None = None) -> int:
+    """One step on record: the request moves to `step.to` (its status stays when that is None), its
+    version goes from `version` to version + 1 with the `sets` given, and the step is appended to the
+    log with that new version as its sequence number. Returns the new version."""
     new = version + 1
-    assign = ["version = :v", "updated_at = :now"] + (["status = :to"] if to is not None else []) + list(sets)
+    assign = ["version = :v", "updated_at = :now"] + (["status = :to"] if step.to is not None else []) + list(sets)
     session.execute(text(f"UPDATE request SET {', '.join(assign)} WHERE id = :id"),
-                    {"v": new, "now": now, "id": rid, "to": to, **(params or {})})
-    _log(session, rid, new, actor, action, frm, to if to is not None else frm, note, detail, now)
+                    {"v": new, "now": now, "id": rid, "to": step.to, **(params or {})})
+    _log(session, rid, new, step, now)
     return new
 
 
@@ -172,12 +187,83 @@ def _pending(session: Session, rid: int) -> list[str]:
         "ORDER BY department"), {"id": rid}).scalars())
 
 
+@dataclass
+class _Move:
+    """One move being made: where the request stands, and what the step will set and log."""
+
+    session: Session
+    rules: Rules
+    rid: int
+    row: object
+    actor: Actor
+    now: datetime
+    sets: list = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)
+
+
+def _note(m: _Move, note, why: str, **_) -> None:
+    if not (note and note.strip()):
+        raise LoopError(f"note: {why}", field="note")
+
+
+def _assignees(m: _Move, assignees, **_) -> None:
+    """Who the request is handed to, when the dispatcher names them (else the routing's choice stays)."""
+    if assignees is None:
+        return
+    if not assignees or not all(isinstance(a, dict) and a.get("name") for a in assignees):
+        raise LoopError("assignees: give at least one, each with a name", field="assignees")
+    m.sets.append("assignees = CAST(:assignees AS jsonb)")
+    m.params["assignees"] = json.dumps(assignees, ensure_ascii=False)
+    m.detail["assignees"] = [a["name"] for a in assignees]
+
+
+def _departments(m: _Move, departments, why: str, **_) -> None:
+    """The street summons departments (吹哨): each gets a whistle row to acknowledge."""
+    deps = list(dict.fromkeys(d.strip() for d in (departments or []) if d and d.strip()))
+    if not deps:
+        raise LoopError(f"departments: {why}", field="departments")
+    unknown = [d for d in deps if d not in m.rules.departments]
+    if unknown:
+        raise LoopError(f"departments: unknown {', '.join(unknown)}; known: {', '.join(m.rules.departments)}",
+                        field="departments")
+    for d in deps:
+        m.session.execute(text("""
+            INSERT INTO request_whistle (request_id, department, raised_at, raised_by)
+            VALUES (:r, :d, :now, :by)
+            ON CONFLICT (request_id, department) DO UPDATE
+              SET raised_at = EXCLUDED.raised_at, raised_by = EXCLUDED.raised_by,
+                  acknowledged_at = NULL, acknowledged_by = NULL, note = NULL
+        """), {"r": m.rid, "d": d, "now": m.now, "by": str(m.actor)})
+    m.detail.update(departments=deps, raised_to="street")
+
+
+def _result(m: _Move, result, why: str, **_) -> None:
+    if not (result and result.strip()):
+        raise LoopError(f"result: {why}", field="result")
+    m.params["result"] = result.strip()
+    m.detail["on_time"] = m.row.due_at is None or m.now <= m.row.due_at
+
+
+def _satisfaction(m: _Move, satisfaction, feedback, why: str, **_) -> None:
+    if satisfaction is None or not 1 <= int(satisfaction) <= 5:
+        raise LoopError(f"satisfaction: {why}", field="satisfaction")
+    m.params.update(sat=int(satisfaction), fb=feedback)
+    m.detail["satisfaction"] = int(satisfaction)
+
+
+# How the loop takes each argument a MoveRule names (checks it, and adds what it sets and logs).
+ARGUMENTS = {"note": _note, "assignees": _assignees, "departments": _departments, "result": _result,
+             "satisfaction": _satisfaction}
+
+
 def move(session: Session, rules: Rules, rid: int, to: str, version: int | None, actor: Actor, *,
          note: str | None = None, result: str | None = None, satisfaction: int | None = None,
          feedback: str | None = None, departments: list[str] | None = None,
          assignees: list[dict] | None = None, now: datetime | None = None) -> dict:
     """One step of the loop. Refused with IllegalMove (409, the allowed moves named) when the state
-    machine does not allow it, with StaleVersion (409) when `version` is not the current one."""
+    machine does not allow it, with StaleVersion (409) when `version` is not the current one, with
+    LoopError naming the argument a move needs (gis.command.rules.MOVE_RULES) when it is missing."""
     now = now or utcnow()
     if version is None:
         raise LoopError("version: required (the version you read; it guards against lost updates)",
@@ -191,57 +277,21 @@ def move(session: Session, rules: Rules, rid: int, to: str, version: int | None,
         raise IllegalMove(f"request {rid} is {row.status} ({STEP_NAMES.get(row.status)}); "
                           f"{to!r} is not allowed from there; allowed: {', '.join(moves) or 'none (finished)'}",
                           status=row.status, allowed=list(moves), version=row.version)
-    sets, params, detail = [], {}, {}
-    if to == "rejected" and not (note and note.strip()):
-        raise LoopError("note: say why the request is rejected", field="note")
-    if to == "dispatched" and assignees is not None:
-        if not assignees or not all(isinstance(a, dict) and a.get("name") for a in assignees):
-            raise LoopError("assignees: give at least one, each with a name", field="assignees")
-        sets.append("assignees = CAST(:assignees AS jsonb)")
-        params["assignees"] = json.dumps(assignees, ensure_ascii=False)
-        detail["assignees"] = [a["name"] for a in assignees]
-    if to == "coordinating":
-        deps = list(dict.fromkeys(d.strip() for d in (departments or []) if d and d.strip()))
-        if not deps:
-            raise LoopError("departments: name the departments the street summons (吹哨)", field="departments")
-        unknown = [d for d in deps if d not in rules.departments]
-        if unknown:
-            raise LoopError(f"departments: unknown {', '.join(unknown)}; known: {', '.join(rules.departments)}",
-                            field="departments")
-        for d in deps:
-            session.execute(text("""
-                INSERT INTO request_whistle (request_id, department, raised_at, raised_by)
-                VALUES (:r, :d, :now, :by)
-                ON CONFLICT (request_id, department) DO UPDATE
-                  SET raised_at = EXCLUDED.raised_at, raised_by = EXCLUDED.raised_by,
-                      acknowledged_at = NULL, acknowledged_by = NULL, note = NULL
-            """), {"r": rid, "d": d, "now": now, "by": str(actor)})
-        detail.update(departments=deps, raised_to="street")
-    if row.status == "coordinating" or to == "fed_back":
+    here = move_rules(row.status, to)
+    m = _Move(session, rules, rid, row, actor, now)
+    args = {"note": note, "result": result, "satisfaction": satisfaction, "feedback": feedback,
+            "departments": departments, "assignees": assignees}
+    if any(r.settled for r in here):
         pending = _pending(session, rid)
         if pending:
             raise IllegalMove(f"request {rid}: departments summoned by the whistle have not acknowledged: "
                               f"{', '.join(pending)}", status=row.status, pending=pending,
                               allowed=list(moves), version=row.version)
-    if to == "fed_back":
-        if not (result and result.strip()):
-            raise LoopError("result: say what was done (it is published on the grid's board, 晒单)", field="result")
-        sets += ["result = :result", "finished_at = :now"]
-        params["result"] = result.strip()
-        detail["on_time"] = row.due_at is None or now <= row.due_at
-    if to == "evaluated":
-        if satisfaction is None or not 1 <= int(satisfaction) <= 5:
-            raise LoopError("satisfaction: give the resident's rating, 1 (worst) to 5 (best)", field="satisfaction")
-        sets += ["satisfaction = :sat", "feedback = :fb", "closed_at = :now"]
-        params.update(sat=int(satisfaction), fb=feedback)
-        detail["satisfaction"] = int(satisfaction)
-    if row.status == "fed_back" and to == "handling":
-        if not (note and note.strip()):
-            raise LoopError("note: say why the work is sent back (返工)", field="note")
-        sets += ["finished_at = NULL", "result = NULL"]
-    if to == "rejected":
-        sets.append("closed_at = :now")
-    record_step(session, rid, row.version, actor, "move", row.status, to, note, detail, now, sets, params)
+    for r in here:
+        if r.needs or r.takes:
+            ARGUMENTS[r.needs or r.takes](m, why=r.why, **args)
+        m.sets += r.sets
+    record_step(session, rid, row.version, Step(actor, "move", row.status, to, note, m.detail), now, m.sets, m.params)
     return get(session, rid)
 
 
@@ -262,7 +312,8 @@ def acknowledge(session: Session, rid: int, department: str, actor: Actor, note:
                           status=row.status, allowed=list(allowed(row.status)))
     session.execute(text("UPDATE request_whistle SET acknowledged_at = :now, acknowledged_by = :by, note = :note "
                          "WHERE id = :id"), {"now": now, "by": str(actor), "note": note, "id": w.id})
-    record_step(session, rid, row.version, actor, "acknowledge", row.status, None, note, {"department": department}, now)
+    step = Step(actor, "acknowledge", row.status, None, note, {"department": department})
+    record_step(session, rid, row.version, step, now)
     return get(session, rid)
 
 
@@ -276,10 +327,10 @@ def escalate_overdue(session: Session, now: datetime | None = None, limit: int =
         ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
     """), {"now": now, "limit": limit}).all()
     for r in rows:
-        record_step(session, r.id, r.version, SYSTEM, "escalate", r.status, "supervised",
-                    "deadline passed: raised to the street for supervision",
-                    {"due_at": r.due_at.isoformat(), "overdue_h": round((now - r.due_at).total_seconds() / 3600, 1),
-                     "raised_to": "street"}, now, ["escalated_at = :now"])
+        record_step(session, r.id, r.version, Step(
+            SYSTEM, "escalate", r.status, "supervised", "deadline passed: raised to the street for supervision",
+            {"due_at": r.due_at.isoformat(), "overdue_h": round((now - r.due_at).total_seconds() / 3600, 1),
+             "raised_to": "street"}), now, ["escalated_at = :now"])
     return [r.id for r in rows]
 
 
@@ -308,9 +359,9 @@ def listing(session: Session, status: str | None = None, grid: str | None = None
 
 def get(session: Session, rid: int, events: bool = True) -> dict:
     """A request as the API shows it: where, who, colour and deadline, status, allowed moves, steps."""
-    r = session.execute(text("""
+    r = session.execute(text(f"""
         SELECT r.*, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat,
-               (SELECT a.name FROM generation_area ga JOIN area a ON a.id = ga.area_id
+               (SELECT a.name FROM {GENERATION_AREAS}
                  WHERE ga.generation_id = r.generation_id AND ga.level = 'grid' AND ga.code = r.grid_code) AS grid_name
         FROM request r WHERE r.id = :id
     """), {"id": rid}).mappings().first()
@@ -353,14 +404,14 @@ def board(session: Session, grid_code: str, start: datetime, end: datetime, limi
         FROM request
         WHERE grid_code = :g AND created_at >= :start AND created_at < :end AND status = ANY(:fin)
         ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT :limit
-    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED), "limit": limit}).mappings().all()
+    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED_STATUSES), "limit": limit}).mappings().all()
     totals = session.execute(text("""
         SELECT count(*) AS received,
                count(*) FILTER (WHERE status = ANY(:fin)) AS finished,
                count(*) FILTER (WHERE status = ANY(:fin) AND finished_at <= due_at) AS on_time,
                avg(satisfaction) AS satisfaction
         FROM request WHERE grid_code = :g AND created_at >= :start AND created_at < :end
-    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED)}).mappings().first()
+    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED_STATUSES)}).mappings().first()
     return {
         "grid": grid_code, "start": start, "end": end,
         "received": totals["received"], "finished": totals["finished"], "on_time": totals["on_time"],

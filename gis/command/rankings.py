@@ -45,6 +45,7 @@ def grid_stats(conn: Connection, start: datetime, end: datetime, as_of: datetime
 
 
 def score(s: dict) -> dict:
+    """A grid's month as rates and one score (on time, satisfaction, repeats), from its counts."""
     on_time = s["on_time"] / s["due"] if s["due"] else 1.0
     sat = float(s["satisfaction"]) if s["satisfaction"] is not None else None
     repeat = s["repeats"] / s["volume"] if s["volume"] else 0.0

@@ -12,14 +12,6 @@ from pathlib import Path
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "data" / "request_rules.json"
 
-# The nine steps (九步闭环) as statuses, in order; `rejected` ends a request that is not a real matter.
-STEPS = (
-    ("collected", "信息采集"), ("discovered", "问题发现"), ("analysed", "分析研判"),
-    ("dispatched", "流转交办"), ("handling", "执行处置"), ("coordinating", "协调联动"),
-    ("supervised", "日常督办"), ("fed_back", "结果反馈"), ("evaluated", "考核评价"),
-)
-STEP_NAMES = dict(STEPS) | {"rejected": "不予受理"}
-
 # Allowed moves. Supervision (督办) is entered by the command center or by the deadline sweep; a
 # resident who is not satisfied before evaluating sends the request back to handling (返工).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -34,8 +26,41 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "evaluated": (),
     "rejected": (),
 }
-OPEN = tuple(s for s, moves in TRANSITIONS.items() if moves and s != "fed_back")
-FINISHED = ("fed_back", "evaluated")
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class MoveRule:
+    """What a move needs besides being allowed: the argument the caller must give (`needs`, and `why`
+    for the refusal) or may give (`takes`), whether every department summoned by the whistle must
+    have reported first (`settled`), and the request columns it sets (SQL, parameters from the loop)."""
+
+    needs: str | None = None
+    why: str = ""
+    takes: str | None = None
+    settled: bool = False
+    sets: tuple[str, ...] = ()
+
+
+# Per move (from, to), ANY standing for every status; a move is under each rule whose key it matches.
+MOVE_RULES: dict[tuple[str, str], MoveRule] = {
+    (ANY, "rejected"): MoveRule("note", "say why the request is rejected", sets=("closed_at = :now",)),
+    (ANY, "dispatched"): MoveRule(takes="assignees"),
+    (ANY, "coordinating"): MoveRule("departments", "name the departments the street summons (吹哨)"),
+    ("coordinating", ANY): MoveRule(settled=True),
+    (ANY, "fed_back"): MoveRule("result", "say what was done (it is published on the grid's board, 晒单)",
+                                settled=True, sets=("result = :result", "finished_at = :now")),
+    (ANY, "evaluated"): MoveRule("satisfaction", "give the resident's rating, 1 (worst) to 5 (best)",
+                                 sets=("satisfaction = :sat", "feedback = :fb", "closed_at = :now")),
+    ("fed_back", "handling"): MoveRule("note", "say why the work is sent back (返工)",
+                                       sets=("finished_at = NULL", "result = NULL")),
+}
+
+
+def move_rules(frm: str, to: str) -> list[MoveRule]:
+    """The rules a move from `frm` to `to` is under, in MOVE_RULES order."""
+    return [r for key, r in MOVE_RULES.items() if key in ((frm, to), (ANY, to), (frm, ANY))]
 
 MATTER_CLASSES = {"public": "公家事", "shared": "大家事", "private": "自家事"}
 MATTER_ALIASES = {v: k for k, v in MATTER_CLASSES.items()} | {k: k for k in MATTER_CLASSES}
@@ -54,6 +79,7 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class Colour:
+    """One colour of the table (分色治理): its importance/urgency pair and handling deadline in hours."""
     name: str
     label: str
     important: bool
@@ -63,6 +89,7 @@ class Colour:
 
 @dataclass(frozen=True)
 class Rules:
+    """The loaded request rules: categories (who holds each), departments and the colour table."""
     categories: dict[str, dict]
     departments: tuple[str, ...]
     colours: dict[str, Colour]
@@ -75,12 +102,15 @@ class Rules:
         raise RulesError(f"no colour for important={important}, urgent={urgent}")
 
     def due(self, created: datetime, colour: Colour) -> datetime:
+        """The handling deadline of a request created at `created` with `colour`."""
         return created + timedelta(hours=colour.hours)
 
     def department(self, category: str) -> str:
+        """The department that holds a category."""
         return self.categories[category]["department"]
 
     def matter_class(self, category: str) -> str:
+        """A category's matter class (public, shared or private)."""
         return self.categories[category]["matter_class"]
 
 
@@ -123,4 +153,5 @@ def load_rules(path: Path | str | None = None) -> Rules:
 
 
 def allowed(status: str) -> tuple[str, ...]:
+    """The statuses a request may move to from `status` (none once finished)."""
     return TRANSITIONS.get(status, ())

@@ -17,7 +17,8 @@ from gis.store import bulk
 from gis.coords import CRS_NAMES, normalize_crs, to_wgs84
 from gis.store.db import session_scope
 from gis.address.text import parse_registry
-from gis.importers.common import ImportRefused, audit
+from gis.importers.common import ImportRefused
+from gis.store import audit
 
 REQUIRED = ("address", "lon", "lat")
 
@@ -86,6 +87,7 @@ def _parse(raw: dict) -> tuple[dict, list[str]]:
 
 
 def import_addresses(engine: Engine, path, actor: str = "cli") -> dict:
+    """Replace the address registry with a file's points, all or nothing; returns the report."""
     path = Path(path)
     rows, problems = read_rows(path)
     if problems:
@@ -110,7 +112,7 @@ def import_addresses(engine: Engine, path, actor: str = "cli") -> dict:
                            [rows[i]["building_code"] for i in keep], ["import"] * len(keep)),
                           lon[keep], lat[keep])
         report = {"inserted": len(keep) - replaced, "replaced": replaced, "rows": len(rows), "file": str(path)}
-        audit(session, actor, "import addresses", report)
+        audit.write(session, actor, "import addresses", report)
     with engine.begin() as conn:
         conn.execute(text("ANALYZE address"))
     return report

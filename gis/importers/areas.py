@@ -18,8 +18,11 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.importers.common import ImportRefused, audit, metric_crs, pick_field, read_frame, to_wgs84
-from gis.store.models import LEVEL_RANK, LEVELS
+from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.store import audit
+from gis.planar import metric_crs
+from gis.store.queries import areas_join, first_covering, level_areas
+from gis.vocab import LEVEL_RANK, LEVELS
 
 REPAIR_TOLERANCE = 0.001   # a repair may change the area by at most 0.1 % (CONTRACT.md)
 OUTSIDE_TOLERANCE = 0.01   # a child may stick out of its parent by at most 1 % of its area (slivers)
@@ -143,7 +146,7 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
         generations.activate(session, gen)
         report = {"generation": gen, "level": level, "imported": len(codes), "repaired": repaired,
                   "reparented": reparented, "replaced": int(replaced), "file": str(path)}
-        audit(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
+        audit.write(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
               | {"reparented": len(reparented)})
     return report
 
@@ -154,10 +157,7 @@ def _parents(session, active, parent_level, frame, parent_col, geoms, codes, pro
     n = len(codes)
     if parent_level is None:
         return [None] * n
-    rows = session.execute(text("""
-        SELECT ga.code, ST_AsBinary(a.geom) AS wkb FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :l ORDER BY ga.code COLLATE "C"
-    """), {"g": active, "l": parent_level}).all() if active else []
+    rows = level_areas(session, active, parent_level) if active else []
     if not rows:
         for i in range(n):
             problems.append({"feature": i, "code": codes[i],
@@ -203,10 +203,10 @@ def _parents(session, active, parent_level, frame, parent_col, geoms, codes, pro
 
 
 def _households_from_registry(session, gen: int, level: str) -> None:
-    session.execute(text("""
+    session.execute(text(f"""
         UPDATE area a SET households = s.hh FROM (
             SELECT ga.area_id, coalesce(sum(ad.households), 0) AS hh
-            FROM generation_area ga JOIN area x ON x.id = ga.area_id
+            FROM {areas_join("ga", "x")}
             LEFT JOIN address ad ON ST_Covers(x.geom, ad.geom)
             WHERE ga.generation_id = :g AND ga.level = :l GROUP BY ga.area_id) s
         WHERE a.id = s.area_id
@@ -222,19 +222,17 @@ def reparent_children(session, gen: int, level: str, parents: list[str] | None =
     if LEVEL_RANK[level] == len(LEVELS) - 1:
         return [], []
     child_level = LEVELS[LEVEL_RANK[level] + 1]
-    rows = session.execute(text("""
+    rows = session.execute(text(f"""
         WITH c AS (
             SELECT c.area_id, c.code, c.parent_code, ST_PointOnSurface(ca.geom) AS pt, pa.geom AS parent_geom
-            FROM generation_area c JOIN area ca ON ca.id = c.area_id
+            FROM {areas_join("c", "ca")}
             LEFT JOIN generation_area p ON p.generation_id = c.generation_id AND p.level = :l AND p.code = c.parent_code
             LEFT JOIN area pa ON pa.id = p.area_id
             WHERE c.generation_id = :g AND c.level = :cl
               AND (CAST(:parents AS text[]) IS NULL OR c.parent_code = ANY(CAST(:parents AS text[])) OR p.code IS NULL)
         )
         SELECT c.area_id, c.code, c.parent_code,
-               (SELECT p.code FROM generation_area p JOIN area pa ON pa.id = p.area_id
-                WHERE p.generation_id = :g AND p.level = :l AND ST_Covers(pa.geom, c.pt)
-                ORDER BY p.code COLLATE "C" LIMIT 1) AS new_parent
+               {first_covering("c.pt")} AS new_parent
         FROM c WHERE c.parent_geom IS NULL OR NOT ST_Covers(c.parent_geom, c.pt)
     """), {"g": gen, "l": level, "cl": child_level, "parents": parents}).all()
     orphans = [{"code": r.code, "parent": r.parent_code} for r in rows if r.new_parent is None]

@@ -74,17 +74,3 @@ def pick_field(frame, wanted: str | None, defaults: tuple[str, ...], what: str, 
                             f"give --{what}-field); the file has: {', '.join(cols)}")
     return None
 
-
-def metric_crs(lon: float, lat: float) -> pyproj.CRS:
-    """The UTM zone around a point, for areas in square metres."""
-    zone = int((lon + 180) // 6) + 1
-    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
-def audit(session, actor: str, action: str, detail: dict) -> None:
-    import json
-
-    from sqlalchemy import text
-
-    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, :x, CAST(:d AS jsonb))"),
-                    {"a": actor, "x": action, "d": json.dumps(detail, ensure_ascii=False, default=str)})

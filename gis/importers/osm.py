@@ -12,7 +12,8 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.importers.common import ImportRefused, audit
+from gis.importers.common import ImportRefused
+from gis.store import audit
 
 
 def _str(v) -> str | None:
@@ -20,6 +21,7 @@ def _str(v) -> str | None:
 
 
 def import_osm(engine, path, actor: str = "cli") -> dict:
+    """Replace the walking network with the ways of an OSM extract, all or nothing; returns the report."""
     import pyrosm
 
     path = Path(path)
@@ -85,7 +87,7 @@ def import_osm(engine, path, actor: str = "cli") -> dict:
         generations.notify_data_changed(session)
         report = {"network_edges": n, "addresses": len(addr), "buildings": 0 if buildings is None else len(buildings),
                   "pois": len(poi_rows), "file": str(path)}
-        audit(session, actor, "import osm", report)
+        audit.write(session, actor, "import osm", report)
     with engine.begin() as c:
         for t in ("network_edge", "address", "poi"):
             c.execute(text(f"ANALYZE {t}"))

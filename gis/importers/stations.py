@@ -13,10 +13,12 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.importers.common import ImportRefused, audit, pick_field, read_frame, to_wgs84
-from gis.store.models import STATION_KIND_MAX
+from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.store import audit
+from gis.vocab import STATION_KIND_MAX, STATION_KINDS
 
-KIND_NAMES = {"党群服务中心": "party_service_center", "便民服务站": "convenience_station", "红色驿站": "red_post"}
+
+KIND_NAMES = {label: kind for kind, label in STATION_KINDS.items()}
 
 
 def _text(value) -> str:
@@ -93,5 +95,5 @@ def import_stations(engine, path, actor: str = "cli") -> dict:
                           [r[3] for r in rows], [r[4] for r in rows])
         generations.notify_data_changed(session)
         report = {"inserted": len(rows) - replaced, "replaced": replaced, "file": str(path)}
-        audit(session, actor, "import stations", report)
+        audit.write(session, actor, "import stations", report)
     return report

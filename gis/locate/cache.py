@@ -11,10 +11,10 @@ import threading
 import time
 
 import psycopg
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.store.generations import CHANNEL
+from gis.store.queries import active_generation
 from gis.locate.engine import LocateEngine, build_engine
 from gis.settings import Settings, get_settings
 
@@ -24,6 +24,7 @@ OTHERS_KEPT = 2  # engines of non-active generations (history, drafts) kept per 
 
 
 class EngineCache:
+    """One LocateEngine per process for the active generation (and a few others), kept current."""
     def __init__(self, engine: Engine, settings: Settings | None = None, listen: bool = True):
         self._engine = engine
         self._settings = settings or get_settings()
@@ -40,14 +41,16 @@ class EngineCache:
             self._thread.start()
 
     def invalidate(self) -> None:
+        """Mark the engine stale: the next `get` checks the active generation again."""
         self._stale = True
 
     def close(self) -> None:
+        """Stop listening for notifications (the thread ends within a second)."""
         self._stop.set()
 
     def _active(self) -> int | None:
         with self._engine.connect() as conn:
-            return conn.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
+            return active_generation(conn)
 
     def get(self) -> LocateEngine:
         """The current engine; rebuilt under a lock when stale (others wait rather than answer old)."""
@@ -81,14 +84,14 @@ class EngineCache:
         if generation is None or generation == current.generation:
             return current
         with self._lock:
-            loc = self._others.pop(generation, None)
-            if loc is None:
-                loc = build_engine(self._engine, generation, self._settings.walk_speed_m_s,
+            locator = self._others.pop(generation, None)
+            if locator is None:
+                locator = build_engine(self._engine, generation, self._settings.walk_speed_m_s,
                                    self._settings.reach_limit_m, previous=current)
-            self._others[generation] = loc  # most recent last
+            self._others[generation] = locator  # most recent last
             while len(self._others) > OTHERS_KEPT:
                 self._others.pop(next(iter(self._others)))
-            return loc
+            return locator
 
     def _listen(self) -> None:
         url = self._engine.url.set(drivername="postgresql")

@@ -13,12 +13,11 @@ from scipy.spatial import cKDTree
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis.locate.index import EMPTY, M_PER_DEG, LevelIndex
-from gis.store.models import LEVELS
+from gis.locate.index import EMPTY, LevelIndex
+from gis.planar import LocalPlane
 from gis.reach.network import StationReach, load_graph
-
-# Staff roles in the order a locate answer lists them, and the level each one sits at.
-STAFF_ORDER = ("grid_worker", "grid_leader", "unit_leader", "holding_department", "community_secretary")
+from gis.store.queries import GENERATION_AREAS, level_areas
+from gis.vocab import LEVELS, STAFF_ROLES
 
 
 @dataclass
@@ -36,6 +35,7 @@ class LevelData:
 
     @classmethod
     def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
+        """A level from unordered areas: sorted into code order, its index built."""
         codes = np.asarray(codes, dtype=object)
         order = np.argsort(np.array([c.encode("utf-8") for c in codes], dtype=object), kind="stable")
         geoms = np.asarray(geoms, dtype=object)[order]
@@ -53,23 +53,20 @@ class Stations:
     kinds: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
-    lat0: float = 0.0
+    plane: LocalPlane | None = None
     tree: cKDTree | None = None
 
     def __post_init__(self):
         if len(self.ids):
-            self.lat0 = float(np.mean(self.lat))
-            self.tree = cKDTree(self._xy(self.lon, self.lat))
-
-    def _xy(self, lon, lat):
-        return np.column_stack([np.asarray(lon) * M_PER_DEG * np.cos(np.radians(self.lat0)),
-                                np.asarray(lat) * M_PER_DEG])
+            self.plane = LocalPlane.around(self.lat)
+            self.tree = cKDTree(self.plane.xy(self.lon, self.lat))
 
     def nearest(self, lon: float, lat: float, k: int) -> list[dict]:
+        """The k stations nearest a point in a straight line, each with its distance in metres."""
         if self.tree is None or k <= 0:
             return []
         k = min(k, len(self.ids))
-        dist, idx = self.tree.query(self._xy([lon], [lat]), k=k)
+        dist, idx = self.tree.query(self.plane.xy([lon], [lat]), k=k)
         dist, idx = np.atleast_1d(dist[0]), np.atleast_1d(idx[0])
         return [{"id": int(self.ids[i]), "name": self.names[i], "kind": self.kinds[i],
                  "lon": float(self.lon[i]), "lat": float(self.lat[i]),
@@ -78,6 +75,7 @@ class Stations:
 
 @dataclass
 class LocateEngine:
+    """Every level's index of one generation with its staff, stations and walking reach: locate in memory."""
     generation: int | None
     levels: dict[str, LevelData]
     staff: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
@@ -119,6 +117,7 @@ class LocateEngine:
         return {lvl: d.index.query(lon, lat) for lvl, d in self.levels.items()}
 
     def locate_codes(self, lon, lat) -> dict[str, list]:
+        """Each level's answering code per point (None where no area covers it)."""
         out = {}
         for lvl, idx in self.locate(lon, lat).items():
             codes = self.levels[lvl].codes
@@ -126,6 +125,7 @@ class LocateEngine:
         return out
 
     def area(self, level: str, i: int) -> dict | None:
+        """{code, name} of the area at index `i` of a level, None for no area."""
         if i == EMPTY or level not in self.levels:
             return None
         d = self.levels[level]
@@ -170,7 +170,7 @@ class LocateEngine:
                     people = [{"name": f"{a['name']}（属地兜底）", "role": "area_government", "level": lvl,
                                "area_code": a["code"], "phone": None}]
                     break
-        rank = {r: i for i, r in enumerate(STAFF_ORDER)}
+        rank = {r: i for i, r in enumerate(STAFF_ROLES)}
         return sorted(people, key=lambda p: rank.get(p["role"], 99))
 
 
@@ -179,9 +179,9 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
     (immutable rows) and codes are those of `previous` keeps its index and geometry and only takes
     the new parents: a redraw of grids rebuilds the grid level, not the 78,000 units below it."""
     with engine.connect() as conn:
-        rows = conn.execute(text("""
+        rows = conn.execute(text(f"""
             SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households
-            FROM generation_area ga JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g
+            FROM {GENERATION_AREAS} WHERE ga.generation_id = :g
         """), {"g": generation}).all()
         by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
         for r in rows:
@@ -202,9 +202,7 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
                                             np.array([r.households for r in rs_sorted]), old.geoms, old.index,
                                             old.area_ids, old.weights)
                     continue
-            wkb = dict(conn.execute(text("""
-                SELECT ga.area_id, ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
-                WHERE ga.generation_id = :g AND ga.level = :l"""), {"g": generation, "l": lvl}).all())
+            wkb = {r.area_id: r.wkb for r in level_areas(conn, generation, lvl)}
             geoms = shapely.from_wkb([bytes(wkb[r.area_id]) for r in rs])
             levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
                                           np.array([r.households for r in rs]), geoms, [r.area_id for r in rs])
@@ -212,6 +210,7 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
 
 
 def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
+    """Staff by (level, area code): who answers for each area."""
     sql = text("""
         SELECT s.name, s.phone, sa.role, sa.level, sa.area_code
         FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
@@ -225,6 +224,7 @@ def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
 
 
 def load_stations(engine: Engine) -> Stations:
+    """The service stations in id order, with their straight-line KD-tree."""
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT id, name, kind, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM station ORDER BY id")).all()

@@ -16,7 +16,8 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
-M_PER_DEG = 111_320.0
+from gis.planar import M_PER_DEG, LocalPlane, degrees
+
 EMPTY = -1
 
 
@@ -74,11 +75,11 @@ class LevelIndex:
         if cell_m is None:
             # Small against the areas (most cells pure) and against the edges (few edges per row band,
             # so a point near a long straight boundary still tests only a handful of edges).
-            k = np.cos(np.radians(lat0))
-            areas_m2 = shapely.area(geoms) * M_PER_DEG ** 2 * k
-            edge_m = np.hypot((e.x2 - e.x1) * M_PER_DEG * k, (e.y2 - e.y1) * M_PER_DEG)
+            plane = LocalPlane(lat0)
+            areas_m2 = shapely.area(geoms) * M_PER_DEG ** 2 * plane.k
+            edge_m = plane.lengths(e.x2 - e.x1, e.y2 - e.y1)
             cell_m = float(np.clip(min(np.sqrt(np.median(areas_m2)) / 12.0, 1.5 * np.median(edge_m)), 1.0, 2000.0))
-        csy = cell_m / M_PER_DEG
+        csy = degrees(cell_m)
         csx = cell_m / (M_PER_DEG * max(np.cos(np.radians(lat0)), 0.01))
         # Two cells of margin all round; coarsen until the raster fits the budget.
         while True:
@@ -99,24 +100,24 @@ class LevelIndex:
         return col, row
 
     def _build(self, geoms: np.ndarray, e: _Edges) -> None:
-        nx, ny = self.nx, self.ny
-        # 1. Cells a boundary touches (the exact supercover of every edge): the cells of both ends and
-        #    those on either side of every grid line an edge crosses. Crossings within a hair (1e-6
-        #    cell) of a cell corner mark both sides, so float rounding at borders cannot matter.
-        near = np.zeros(ny * nx, dtype=bool)
+        """The cover, in four steps: boundary cells, pure cells, mixed cells' candidates, their edges."""
+        near = self._boundary_cells(e)
+        cell = self._label_pure_cells(geoms, near)
+        mixed = np.flatnonzero(near.ravel())
+        del near
+        ci, ai = self._mark_mixed_cells(geoms, cell, mixed)
+        self._slot_edges(e, ci, ai, mixed // self.nx)
+        self.cell = cell
+
+    def _boundary_cells(self, e: _Edges) -> np.ndarray:
+        """(ny, nx) mask of the cells a boundary touches (the exact supercover of every edge): the cells
+        of both ends and those on either side of every grid line an edge crosses. Crossings within a
+        hair (1e-6 cell) of a cell corner mark both sides, so float rounding at borders cannot matter."""
+        near = np.zeros(self.ny * self.nx, dtype=bool)
         fx1, fy1 = (e.x1 - self.x0) / self.csx, (e.y1 - self.y0) / self.csy
         fx2, fy2 = (e.x2 - self.x0) / self.csx, (e.y2 - self.y0) / self.csy
-        eps = 1e-6
-
-        def mark(fx, fy):
-            for cx in (np.floor(fx - eps), np.floor(fx + eps)):
-                for cy in (np.floor(fy - eps), np.floor(fy + eps)):
-                    c = np.clip(cx.astype(np.int64), 0, nx - 1)
-                    r = np.clip(cy.astype(np.int64), 0, ny - 1)
-                    near[r * nx + c] = True
-
-        mark(fx1, fy1)
-        mark(fx2, fy2)
+        self._mark(near, fx1, fy1)
+        self._mark(near, fx2, fy2)
         for a1, b1, a2, b2, swap in ((fx1, fy1, fx2, fy2, False), (fy1, fx1, fy2, fx2, True)):
             lo, hi = np.minimum(a1, a2), np.maximum(a1, a2)
             first = np.floor(lo).astype(np.int64) + 1
@@ -126,14 +127,25 @@ class LevelIndex:
                 t = (line - a1[owner]) / (a2[owner] - a1[owner])
                 other = b1[owner] + (b2[owner] - b1[owner]) * t
                 if swap:
-                    mark(other, line.astype(np.float64))
+                    self._mark(near, other, line.astype(np.float64))
                 else:
-                    mark(line.astype(np.float64), other)
-        near = near.reshape(ny, nx)
+                    self._mark(near, line.astype(np.float64), other)
+        return near.reshape(self.ny, self.nx)
 
-        # 2. Pure cells: label connected pieces, decide each piece at one representative cell.
+    def _mark(self, near: np.ndarray, fx: np.ndarray, fy: np.ndarray, eps: float = 1e-6) -> None:
+        """Mark the cells at fractional cell coordinates (fx, fy), both sides when within `eps` of a line."""
+        for cx in (np.floor(fx - eps), np.floor(fx + eps)):
+            for cy in (np.floor(fy - eps), np.floor(fy + eps)):
+                c = np.clip(cx.astype(np.int64), 0, self.nx - 1)
+                r = np.clip(cy.astype(np.int64), 0, self.ny - 1)
+                near[r * self.nx + c] = True
+
+    def _label_pure_cells(self, geoms: np.ndarray, near: np.ndarray) -> np.ndarray:
+        """Flat cell table with each pure cell's answer: connected pieces of cells no boundary touches
+        are labelled, and each piece is decided at one representative cell."""
+        nx = self.nx
         comp, ncomp = ndimage.label(~near)
-        cell = np.full(ny * nx, EMPTY, dtype=np.int32)
+        cell = np.full(self.ny * nx, EMPTY, dtype=np.int32)
         flat_comp = comp.ravel()
         if ncomp:
             order = np.argsort(flat_comp, kind="stable")
@@ -147,23 +159,24 @@ class LevelIndex:
             label = np.where(best == np.iinfo(np.int32).max, EMPTY, best).astype(np.int32)
             label[0] = EMPTY
             cell = label[flat_comp]
-        del comp, flat_comp
+        return cell
 
-        # 3. Mixed cells: candidates are the areas whose bounding box meets the (slightly grown) cell.
-        mixed = np.flatnonzero(near.ravel())
-        del near
+    def _mark_mixed_cells(self, geoms: np.ndarray, cell: np.ndarray, mixed: np.ndarray):
+        """Number the mixed cells (-2, -3, … in `cell`) and give each its candidates: the areas whose
+        bounding box meets the (slightly grown) cell. Returns the (mixed cell, area) slot pairs."""
         self.n_mixed = len(mixed)
         cell[mixed] = -2 - np.arange(len(mixed), dtype=np.int32)
-        mrow = mixed // nx
         ci, ai = self._candidates(geoms, cell)
         self.mc_ptr = np.searchsorted(ci, np.arange(len(mixed) + 1)).astype(np.int64)
         self.slot_area = ai.astype(np.int32)
+        return ci, ai
 
-        # 4. Per slot (mixed cell, candidate): the candidate's edges whose y-range meets the cell's
-        #    row — every edge a horizontal ray from a point in the cell can cross. Stored
-        #    as a range into the edges sorted by (area, row), so nothing is expanded at build time.
-        #    (The same floor() as a query point's row: monotone, so an edge whose y-range holds the
-        #    point's y always lists the point's row.)
+    def _slot_edges(self, e: _Edges, ci: np.ndarray, ai: np.ndarray, mrow: np.ndarray) -> None:
+        """Per slot (mixed cell, candidate): the candidate's edges whose y-range meets the cell's row —
+        every edge a horizontal ray from a point in the cell can cross. Stored as a range into the edges
+        sorted by (area, row), so nothing is expanded at build time. (The same floor() as a query
+        point's row: monotone, so an edge whose y-range holds the point's y always lists its row.)"""
+        ny = self.ny
         r0 = np.clip(np.floor((np.minimum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64), 0, ny - 1)
         r1 = np.clip(np.floor((np.maximum(e.y1, e.y2) - self.y0) / self.csy).astype(np.int64), 0, ny - 1)
         eid, erow = _expand(r0, r1 + 1)
@@ -174,7 +187,6 @@ class LevelIndex:
         skey = ai.astype(np.int64) * ny + mrow[ci]
         self.slot_lo = np.searchsorted(key, skey, side="left")
         self.slot_hi = np.searchsorted(key, skey, side="right")
-        self.cell = cell
 
     def _candidates(self, geoms: np.ndarray, cell: np.ndarray, chunk: int = 8192):
         """(mixed cell, area) pairs for every area whose bounding box (grown by a cell) meets the
@@ -273,6 +285,7 @@ class LevelIndex:
 
     @property
     def nbytes(self) -> int:
+        """Memory held by the index's arrays (for the benchmarks' figures)."""
         if self.n == 0:
             return 0
         return sum(a.nbytes for a in (self.cell, self.mc_ptr, self.slot_area, self.slot_lo, self.slot_hi,

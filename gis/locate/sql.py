@@ -5,13 +5,11 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gis.store.queries import first_covering
+
 # For each point, the covering area of `level` whose code sorts first (C collation = code-point order).
-_SQL = text("""
-    SELECT t.i, (
-        SELECT ga.code FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :lvl
-          AND ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(t.x, t.y), 4326))
-        ORDER BY ga.code COLLATE "C" LIMIT 1) AS code
+_SQL = text(f"""
+    SELECT t.i, {first_covering("ST_SetSRID(ST_MakePoint(t.x, t.y), 4326)", ":lvl")} AS code
     FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS t(x, y, i)
     ORDER BY t.i
 """)

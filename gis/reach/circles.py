@@ -14,16 +14,16 @@ from gis.reach.service_area import circle, reach_m
 from gis.warmup import in_background
 
 
-def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s: float,
+def station_circles(engine: Engine, locator: LocateEngine, minutes: float, speed_m_s: float,
                     station_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(station ids, circles, whether each was already stored) for the given stations (default: all),
     computing and storing the missing ones; an empty circle (a station off the network) is returned
     but not stored."""
-    s = loc.stations
-    if s is None or loc.reach is None:
+    s = locator.stations
+    if s is None or locator.reach is None:
         return np.array([], np.int64), np.array([], dtype=object), np.array([], bool)
     ids = s.ids if station_ids is None else np.asarray(station_ids, np.int64)
-    key = {"m": minutes, "v": speed_m_s, "n": loc.network_version}
+    key = {"m": minutes, "v": speed_m_s, "n": locator.network_version}
     with engine.connect() as conn:
         rows = conn.execute(text("""
             SELECT station_id, ST_AsBinary(geom) FROM service_circle
@@ -38,7 +38,7 @@ def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s
             out.append(stored[sid])
             continue
         k = pos[sid]
-        poly = circle(loc.reach.graph, float(s.lon[k]), float(s.lat[k]), limit)
+        poly = circle(locator.reach.graph, float(s.lon[k]), float(s.lat[k]), limit)
         out.append(poly)
         if not poly.is_empty:
             new.append({**key, "s": sid, "wkb": shapely.to_wkb(poly)})
@@ -50,7 +50,7 @@ def station_circles(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s
     return ids, np.array(out, dtype=object), np.array([sid in stored for sid in ids.tolist()], bool)
 
 
-def warm_in_background(engine: Engine, loc: LocateEngine, minutes: float, speed_m_s: float) -> threading.Thread:
+def warm_in_background(engine: Engine, locator: LocateEngine, minutes: float, speed_m_s: float) -> threading.Thread:
     """Compute and store every station's circle for the service minutes after start-up, so the first
     coverage map does not wait for them."""
-    return in_background("circles", station_circles, engine, loc, minutes, speed_m_s)
+    return in_background("circles", station_circles, engine, locator, minutes, speed_m_s)

@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-M_PER_DEG = 111_320.0
+from gis.planar import LocalPlane
 
 
 @dataclass
@@ -40,9 +40,13 @@ class WalkGraph:
         return len(self.lon)
 
     def xy(self, lon, lat) -> np.ndarray:
-        """Points on the graph's local metric plane (metres), for KD-tree snapping."""
-        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-        return np.column_stack([lon * M_PER_DEG * np.cos(np.radians(self.lat0)), lat * M_PER_DEG])
+        """Plane coordinates in metres (the local plane around the network's mean latitude)."""
+        return self.plane.xy(lon, lat)
+
+    @property
+    def plane(self) -> LocalPlane:
+        """The local metric plane the nodes are snapped on."""
+        return LocalPlane(self.lat0)
 
     def snap(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node and the straight-line distance to it (metres) for each point."""
@@ -66,11 +70,10 @@ def build_graph(lines, lengths: np.ndarray | None = None) -> WalkGraph | None:
     inv = inv.ravel()
     u, v = inv[: len(geoms)], inv[len(geoms):]
     if lengths is None:
-        lat0 = float(nodes[:, 1].mean())
-        k = np.cos(np.radians(lat0))
+        plane = LocalPlane(float(nodes[:, 1].mean()))
         c, idx = shapely.get_coordinates(geoms, return_index=True)
         seg = np.flatnonzero(idx[1:] == idx[:-1])
-        d = np.hypot((c[seg + 1, 0] - c[seg, 0]) * M_PER_DEG * k, (c[seg + 1, 1] - c[seg, 1]) * M_PER_DEG)
+        d = plane.lengths(c[seg + 1, 0] - c[seg, 0], c[seg + 1, 1] - c[seg, 1])
         lengths = np.bincount(idx[seg], weights=d, minlength=len(geoms))
     lengths = np.asarray(lengths, dtype=np.float64)
     keep = u != v  # loops never shorten a walk
@@ -111,7 +114,8 @@ class StationReach:
 
     @classmethod
     def build(cls, graph: WalkGraph, lon, lat, k_max: int = 5, limit_m: float = 3000.0) -> "StationReach":
-        """Every node's nearest stations within `limit_m` of walking, the station's snap included."""
+        """Every node's k_max nearest stations within `limit_m` of walking (bounded Dijkstra from every
+        station once), the station's own snap included."""
         node, snap = graph.snap(lon, lat)
         n = graph.n
         if len(node) == 0:

@@ -12,7 +12,8 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix, vstack, hstack
 from scipy.sparse.csgraph import dijkstra
 
-from gis.reach.network import M_PER_DEG, WalkGraph
+from gis.reach.network import WalkGraph
+from gis.store.queries import addresses
 
 SPEED_NOTE = ("walking speed default 1.0 m/s: GB 50180-2018 puts the 15-minute life circle at 800–1,000 m of "
               "walking; routing engines use 1.0–1.4 m/s (3.6–5.1 km/h)")
@@ -38,9 +39,8 @@ def circle(graph: WalkGraph, lon: float, lat: float, limit_m: float, margin_m: f
     d = dijkstra(graph.graph, directed=True, indices=int(node[0]), limit=budget)
     du, dv = d[graph.edge_u], d[graph.edge_v]
     edges = np.flatnonzero(np.isfinite(du) | np.isfinite(dv))
-    k = np.cos(np.radians(graph.lat0))
-    scale = np.array([M_PER_DEG * k, M_PER_DEG])
     c, idx = shapely.get_coordinates(graph.edge_geom[edges], return_index=True)
+    scale = graph.plane.scale
     c = c * scale
     seg = np.flatnonzero(idx[1:] == idx[:-1])
     seg_len = np.hypot(*(c[seg + 1] - c[seg]).T)
@@ -95,18 +95,18 @@ def walk_to_nearest(graph: WalkGraph, station_node, station_snap, node, snap, li
 THRESHOLDS_MIN = (5, 10, 15)
 
 
-def household_walks(loc, addr_lon, addr_lat) -> np.ndarray:
+def household_walks(locator, addr_lon, addr_lat) -> np.ndarray:
     """Walking metres from every address to its nearest station (inf when none within the limit)."""
-    reach = loc.reach
+    reach = locator.reach
     node, snap = reach.graph.snap(addr_lon, addr_lat)
     return walk_to_nearest(reach.graph, reach.station_node, reach.station_snap, node, snap, reach.limit_m)
 
 
-def coverage_table(loc, level: str, addr_lon, addr_lat, households, speed_m_s: float,
+def coverage_table(locator, level: str, addr_lon, addr_lat, households, speed_m_s: float,
                    thresholds=THRESHOLDS_MIN) -> list[dict]:
     """Per area of `level`: households, and those within each threshold's walk of a station, with shares."""
-    walk = household_walks(loc, addr_lon, addr_lat)
-    d = loc.levels[level]
+    walk = household_walks(locator, addr_lon, addr_lat)
+    d = locator.levels[level]
     idx = d.index.query(np.asarray(addr_lon, float), np.asarray(addr_lat, float))
     ok = idx >= 0
     hh = np.asarray(households, float)
@@ -123,22 +123,20 @@ def coverage_table(loc, level: str, addr_lon, addr_lat, households, speed_m_s: f
     return rows
 
 
-def coverage_report(loc, engine, level: str, speed_m_s: float, uncovered_limit: int = 0) -> dict:
+def coverage_report(locator, engine, level: str, speed_m_s: float, uncovered_limit: int = 0) -> dict:
     """Coverage of the registry's households by level, with city-wide shares (the API's and CLI's
     answer); with `uncovered_limit`, also the addresses farther than the largest threshold, farthest first."""
-    from sqlalchemy import text
-
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT address, ST_X(geom), ST_Y(geom), households FROM address ORDER BY id")).all()
+        rows = addresses(conn)
     arr = np.array([r[1:] for r in rows], dtype=float).reshape(-1, 3)
-    table = coverage_table(loc, level, arr[:, 0], arr[:, 1], arr[:, 2], speed_m_s)
+    table = coverage_table(locator, level, arr[:, 0], arr[:, 1], arr[:, 2], speed_m_s)
     total = sum(r["households"] for r in table)
     summary = {f"share_{m}_min": round(sum(r[f"within_{m}_min"] for r in table) / total, 4) if total else None
                for m in THRESHOLDS_MIN}
-    out = {"level": level, "generation": loc.generation, "speed_m_s": speed_m_s, "speed_note": SPEED_NOTE,
+    out = {"level": level, "generation": locator.generation, "speed_m_s": speed_m_s, "speed_note": SPEED_NOTE,
            "thresholds_min": list(THRESHOLDS_MIN), "households": total, **summary, "areas": table}
     if uncovered_limit:
-        walk = household_walks(loc, arr[:, 0], arr[:, 1])
+        walk = household_walks(locator, arr[:, 0], arr[:, 1])
         far = np.flatnonzero(walk > reach_m(max(THRESHOLDS_MIN), speed_m_s))
         far = far[np.argsort(-walk[far])][:uncovered_limit]
         out["uncovered"] = [{"address": rows[i][0], "lon": float(arr[i, 0]), "lat": float(arr[i, 1]),
@@ -148,18 +146,18 @@ def coverage_report(loc, engine, level: str, speed_m_s: float, uncovered_limit: 
     return out
 
 
-def propose_sites(loc, addr_lon, addr_lat, households, k: int, minutes: float, speed_m_s: float,
+def propose_sites(locator, addr_lon, addr_lat, households, k: int, minutes: float, speed_m_s: float,
                   max_candidates: int = 3000, seed: int = 0) -> list[dict]:
     """Greedy maximal covering: the next `k` station sites, among registry addresses not yet covered,
     that each add the most households within `minutes` of walking. Greedy is within (1 − 1/e) of the
     optimum for this coverage function; the tests compare it with exhaustive search on small cases."""
     from scipy.sparse import csr_matrix
 
-    reach = loc.reach
+    reach = locator.reach
     g = reach.graph
     limit = reach_m(minutes, speed_m_s)
     hh = np.asarray(households, float)
-    walk = household_walks(loc, addr_lon, addr_lat)
+    walk = household_walks(locator, addr_lon, addr_lat)
     uncovered = walk > limit
     node, snap = g.snap(addr_lon, addr_lat)
     cand = np.flatnonzero(uncovered & (hh > 0))

@@ -3,6 +3,7 @@ planner asks for (asked)."""
 from gis.lazy import lazy_exports
 
 _EXPORTS = {
+    "Buildings": "gis.redraw.propose",
     "Proposal": "gis.redraw.propose",
     "ProposalTooLarge": "gis.redraw.propose",
     "RedrawConflict": "gis.redraw.propose",

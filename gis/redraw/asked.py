@@ -12,7 +12,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.store import generations
+from gis.store import generations, queries
 from gis.store.areas import children
 from gis.redraw.partition import redraw_grids
 from gis.redraw.propose import Proposal, ProposalTooLarge, RedrawError, check_level, vertex_limit
@@ -90,10 +90,8 @@ def reading_order(geoms: np.ndarray) -> np.ndarray:
 
 
 def _community_name(session, gen, community) -> str:
-    return session.execute(text("""
-        SELECT a.name FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = 'community' AND ga.code = :c"""),
-        {"g": gen, "c": community}).scalar() or community
+    row = queries.area(session, gen, "community", community)
+    return (row.name if row else None) or community
 
 
 def auto(session: Session, community: str, k: int | None, target: tuple[int, int], tolerance: float = 0.10,
@@ -124,12 +122,10 @@ def auto_units(session: Session, grid: str, target: tuple[int, int], tolerance: 
     registry entrances, grouped into contiguous units of about ten households (the middle of the unit
     target range), numbered in reading order under the grid's code."""
     gen = generations.active_id(session)
-    row = session.execute(text("""
-        SELECT ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.code = :c"""), {"g": gen, "c": grid}).scalar()
+    row = queries.area(session, gen, "grid", grid)
     if row is None:
         raise RedrawError(f"parent: {grid} is not a grid of generation {gen}")
-    area = shapely.from_wkb(bytes(row))
+    area = shapely.from_wkb(bytes(row.wkb))
     pts = session.execute(text("""
         SELECT ST_X(geom), ST_Y(geom), sum(households) FROM address
         WHERE ST_Covers(ST_GeomFromWKB(:a, 4326), geom) AND households > 0 GROUP BY 1, 2"""),
@@ -150,8 +146,7 @@ def auto_units(session: Session, grid: str, target: tuple[int, int], tolerance: 
     k = max(1, int(round(hh.sum() / (sum(target) / 2))))
     polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed)
     polys = polys[reading_order(polys)]
-    name = session.execute(text("""SELECT a.name FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.code = :c"""), {"g": gen, "c": grid}).scalar()
+    name = row.name
     return Proposal("unit", grid, [f"{grid}{n:03d}" for n in range(1, k + 1)],
                     [f"{name}第{n}联户" for n in range(1, k + 1)], polys)
 

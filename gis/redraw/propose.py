@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from gis.store import bulk
 
-from gis.store import generations
-from gis.importers.common import metric_crs
+from gis.store import audit, generations, queries
+from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
-from gis.store.models import LEVEL_RANK, LEVELS
-from gis.command.loop import OPEN_SQL, record_step
+from gis.vocab import LEVEL_RANK, LEVELS
+from gis.command.loop import Step, record_step
+from gis.store.queries import OPEN_SQL
 
 AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this are drawing noise
 SLIVER_PART_M2 = 1.0          # parts smaller than this do not make an area "disconnected"
@@ -310,29 +311,18 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
     if active is None:
         raise RedrawError("there is no active generation to redraw")
     parent_level = LEVELS[LEVEL_RANK[p.level] - 1]
-    row = session.execute(text("""
-        SELECT ST_AsBinary(a.geom) FROM generation_area ga JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :l AND ga.code = :c"""),
-        {"g": active, "l": parent_level, "c": p.parent}).scalar()
+    row = queries.area(session, active, parent_level, p.parent)
     if row is None:
         raise RedrawError(f"parent: {p.parent} is not a {parent_level} in generation {active}")
-    parent_geom = shapely.from_wkb(bytes(row))
-    old = session.execute(text("""
-        SELECT ga.code, ga.parent_code, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
-        JOIN area a ON a.id = ga.area_id WHERE ga.generation_id = :g AND ga.level = :l"""),
-        {"g": active, "l": p.level}).all()
+    parent_geom = shapely.from_wkb(bytes(row.wkb))
+    old = queries.level_areas(session, active, p.level)
     elsewhere = {r.code: r.parent_code for r in old if r.parent_code != p.parent}
     old_here = [r for r in old if r.parent_code == p.parent]
-    pts = session.execute(text("""
-        SELECT id, address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address
-        WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326))"""), {"w": shapely.to_wkb(parent_geom)}).all()
-    x = np.array([r.x for r in pts], float)
-    y = np.array([r.y for r in pts], float)
-    hh = np.array([r.households for r in pts], float)
-    households = households_of(p.geoms, p.codes, x, y, hh)
+    b = Buildings.within(session, parent_geom)
+    households = households_of(p.geoms, p.codes, b.x, b.y, b.hh)
     findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)))
     valid = not any(f["severity"] == "error" for f in findings)
-    impact = _impact(session, p, active, old_here, households, x, y, hh, pts)
+    impact = _impact(session, p, old_here, households, b)
 
     # The draft (only for a valid proposal): the active generation with this parent's children replaced.
     gen = None
@@ -360,10 +350,8 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
         VALUES (:a, :l, :p, :b, :g, :v, CAST(:f AS jsonb), CAST(:i AS jsonb)) RETURNING id"""),
         {"a": actor, "l": p.level, "p": p.parent, "b": active, "g": gen, "v": valid,
          "f": json.dumps(findings, ensure_ascii=False), "i": json.dumps(impact, ensure_ascii=False)}).scalar()
-    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'propose redraw', "
-                         "CAST(:d AS jsonb))"),
-                    {"a": actor, "d": json.dumps({"redraw": rid, "level": p.level, "parent": p.parent,
-                                                  "valid": valid, "findings": len(findings)})})
+    audit.write(session, actor, "propose redraw", {"redraw": rid, "level": p.level, "parent": p.parent,
+                                                   "valid": valid, "findings": len(findings)})
     if not valid:
         keep_proposal(session, rid, p)
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "findings": findings,
@@ -381,8 +369,28 @@ def keep_proposal(session: Session, redraw_id: int, p: Proposal) -> None:
                                                      ensure_ascii=False)})
 
 
-def _impact(session, p, active, old_here, households, x, y, hh, pts) -> dict:
+@dataclass
+class Buildings:
+    """The registry addresses in a parent: rows (address, households), lon/lat and households arrays."""
+
+    rows: list
+    x: np.ndarray
+    y: np.ndarray
+    hh: np.ndarray
+
+    @classmethod
+    def within(cls, session: Session, geom) -> "Buildings":
+        """The addresses that intersect `geom` (EPSG:4326)."""
+        rows = session.execute(text("""
+            SELECT id, address, households, ST_X(geom) AS x, ST_Y(geom) AS y FROM address
+            WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326))"""), {"w": shapely.to_wkb(geom)}).all()
+        return cls(rows, np.array([r.x for r in rows], float), np.array([r.y for r in rows], float),
+                   np.array([r.households for r in rows], float))
+
+
+def _impact(session, p: Proposal, old_here: list, households, b: Buildings) -> dict:
     """Which buildings, households, staff assignments and open requests change area."""
+    x, y, hh, pts = b.x, b.y, b.hh, b.rows
     old_codes = [r.code for r in old_here]
     old_geoms = shapely.from_wkb([bytes(r.wkb) for r in old_here]) if old_here else np.array([], dtype=object)
     before = _engine_codes(old_geoms, old_codes, x, y) if len(old_codes) else np.full(len(x), None)
@@ -418,7 +426,7 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     row = session.execute(text("SELECT * FROM redraw WHERE id = :i FOR UPDATE"), {"i": redraw_id}).mappings().first()
     if row is None:
         raise RedrawNotFound(f"redraw {redraw_id} does not exist")
-    active = session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1 FOR UPDATE")).scalar()
+    active = queries.active_generation(session, lock=True)
     if row["status"] == "committed":
         raise RedrawConflict(f"redraw {redraw_id} was already committed as generation {row['draft_generation']}")
     if not row["valid"]:
@@ -433,25 +441,22 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
     session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
                     {"i": redraw_id})
-    session.execute(text("INSERT INTO audit_log (actor, action, detail) VALUES (:a, 'commit redraw', "
-                         "CAST(:d AS jsonb))"),
-                    {"a": actor, "d": json.dumps({"redraw": redraw_id, "generation": gen, "previous": active,
-                                                  "staff_reassigned": staff, "requests_relocated": moved_requests},
-                                                 ensure_ascii=False)})
+    audit.write(session, actor, "commit redraw", {"redraw": redraw_id, "generation": gen, "previous": active,
+                                                  "staff_reassigned": staff, "requests_relocated": moved_requests})
     return gen
 
 
 def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
     """Staff of an area whose code is gone go to the new area that took most of the old one's ground."""
-    rows = session.execute(text("""
+    rows = session.execute(text(f"""
         WITH gone AS (
-            SELECT o.code, a.geom FROM generation_area o JOIN area a ON a.id = o.area_id
+            SELECT o.code, a.geom FROM {queries.areas_join("o", "a")}
             WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
               AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.level = :l
                               AND n.code = o.code)
         )
         SELECT gone.code AS old_code,
-               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
+               (SELECT n.code FROM {queries.areas_join("n", "na")}
                 WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
                 ORDER BY ST_Area(ST_Intersection(na.geom, gone.geom)) DESC, n.code COLLATE "C" LIMIT 1) AS new_code
         FROM gone
@@ -476,12 +481,8 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     col = f"{level}_code"
     rows = session.execute(text(f"""
         SELECT r.id, r.version, r.status, r.grid_code, r.unit_code,
-               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
-                WHERE n.generation_id = :new AND n.level = 'grid' AND ST_Covers(na.geom, r.geom)
-                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_grid,
-               (SELECT n.code FROM generation_area n JOIN area na ON na.id = n.area_id
-                WHERE n.generation_id = :new AND n.level = 'unit' AND ST_Covers(na.geom, r.geom)
-                ORDER BY n.code COLLATE "C" LIMIT 1) AS new_unit
+               {queries.first_covering("r.geom", "'grid'", ":new")} AS new_grid,
+               {queries.first_covering("r.geom", "'unit'", ":new")} AS new_unit
         FROM request r
         WHERE r.status IN ({OPEN_SQL}) AND r.geom IS NOT NULL
           AND r.{col} IN (SELECT code FROM generation_area WHERE generation_id = :old AND level = :l
@@ -493,9 +494,10 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     for r in rows:
         if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
             continue
-        record_step(session, r.id, r.version, actor, "relocate", r.status, None, "boundaries redrawn: located again",
-                    {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
-                     "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}, now,
+        record_step(session, r.id, r.version, Step(
+            actor, "relocate", r.status, None, "boundaries redrawn: located again",
+            {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
+             "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}), now,
                     ["grid_code = :g", "unit_code = :u", "generation_id = :gen"],
                     {"g": r.new_grid, "u": r.new_unit, "gen": new_gen})
         moved += 1

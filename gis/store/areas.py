@@ -9,8 +9,10 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gis.planar import degrees
 from gis.store.generations import GenerationError, choose
-from gis.store.models import LEVELS
+from gis.store.queries import GENERATION_AREAS, level_areas
+from gis.vocab import LEVELS
 
 
 class AreaQueryError(ValueError):
@@ -30,12 +32,12 @@ def feature_collection(session: Session, level: str, parent: str | None = None,
         raise AreaQueryError(str(exc)) from exc
     if generation is None:
         return {"type": "FeatureCollection", "generation": None, "features": []}
-    tol = simplify_m / 111_320.0
-    rows = session.execute(text("""
+    tol = degrees(simplify_m)
+    rows = session.execute(text(f"""
         SELECT ga.code, a.name, ga.level, ga.parent_code, a.households,
                ST_AsGeoJSON(CASE WHEN CAST(:tol AS float8) > 0 THEN ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 7)
                  AS geometry
-        FROM generation_area ga JOIN area a ON a.id = ga.area_id
+        FROM {GENERATION_AREAS}
         WHERE ga.generation_id = :g AND ga.level = :lvl AND (CAST(:parent AS text) IS NULL OR ga.parent_code = :parent)
         ORDER BY ga.code COLLATE "C"
     """), {"g": generation, "lvl": level, "parent": parent, "tol": tol}).all()
@@ -51,11 +53,7 @@ def feature_collection(session: Session, level: str, parent: str | None = None,
 def children(conn, generation: int, level: str, parents: list[str]) -> gpd.GeoDataFrame:
     """The areas of `level` under any of `parents` in a generation, code order: code, name,
     parent_code, households and geometry (EPSG:4326)."""
-    rows = conn.execute(text("""
-        SELECT ga.code, a.name, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb FROM generation_area ga
-        JOIN area a ON a.id = ga.area_id
-        WHERE ga.generation_id = :g AND ga.level = :l AND ga.parent_code = ANY(:p) ORDER BY ga.code COLLATE "C"
-    """), {"g": generation, "l": level, "p": list(parents)}).all()
+    rows = level_areas(conn, generation, level, parents)
     return gpd.GeoDataFrame({"code": [r.code for r in rows], "name": [r.name for r in rows],
                              "parent_code": [r.parent_code for r in rows], "households": [r.households for r in rows]},
                             geometry=shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else [], crs=4326)

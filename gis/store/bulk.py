@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import shapely
 
-from gis.store.models import LEVEL_RANK, LEVELS
+from gis.vocab import LEVEL_RANK, LEVELS
 
 
 def _ewkb_hex(geoms) -> list[str]:
@@ -60,6 +60,7 @@ def write_points(conn, table: str, columns: Sequence[str], values: Sequence[Sequ
 
 
 def write_lines(conn, table: str, columns: Sequence[str], values: Sequence[Sequence], geoms) -> None:
+    """COPY rows with a LineString geometry (EPSG:4326) into `table`."""
     hexes = _ewkb_hex(geoms)
     cols = list(columns) + ["geom"]
     copy_rows(conn, table, cols, (tuple(_plain(v[i]) for v in values) + (hexes[i],) for i in range(len(hexes))))

@@ -36,6 +36,7 @@ def resolve_url(settings: Settings | None = None) -> str:
 
 
 def make_engine(url: str, **kw) -> Engine:
+    """A SQLAlchemy engine for `url` with a small pool that checks connections before use."""
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 5)
     kw.setdefault("max_overflow", 10)
@@ -77,5 +78,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def ping(engine: Engine) -> bool:
+    """Whether the database answers."""
     with engine.connect() as conn:
         return conn.execute(text("SELECT 1")).scalar() == 1

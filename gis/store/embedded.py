@@ -32,6 +32,7 @@ class EmbeddedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Binaries:
+    """Where the PostgreSQL binaries and share directory of the embedded cluster are."""
     version: int
     bindir: Path
 
@@ -47,13 +48,16 @@ class Layout:
 
     @property
     def data(self) -> Path:
+        """The cluster's data directory."""
         return self.root / "data"
 
     @property
     def log(self) -> Path:
+        """The server's log file."""
         return self.root / "postgres.log"
 
     def url(self, db: str = DB_NAME) -> str:
+        """The SQLAlchemy URL of database `db` over the cluster's Unix socket."""
         return f"postgresql+psycopg://{_db_user()}@/{db}?host={self.socket_dir}&port={PORT}"
 
 
@@ -180,6 +184,7 @@ def _lock(lay: Layout):
 
 
 def is_running(lay: Layout, bins: Binaries | None = None) -> bool:
+    """Whether the cluster at `lay` is initialised and its server is up."""
     if not (lay.data / "PG_VERSION").exists():
         return False
     bins = bins or find_binaries()

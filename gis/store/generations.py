@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.store.models import LEVELS
+from gis.store.queries import active_generation
+from gis.vocab import LEVELS
 
 CHANNEL = "wangge_generation"
 
@@ -26,7 +27,8 @@ class GenerationChoiceError(GenerationError):
 
 
 def active_id(session: Session) -> int | None:
-    return session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
+    """The active generation's id (None before the first import)."""
+    return active_generation(session)
 
 
 def create(session: Session, source: str, note: str | None = None, based_on: int | None = None,
@@ -105,6 +107,7 @@ def notify_data_changed(session: Session) -> None:
 
 
 def listing(session: Session) -> list[dict]:
+    """Every generation, oldest first, with its area counts per level and whether it is active."""
     active = active_id(session)
     rows = session.execute(text("""
         SELECT g.id, g.created_at, g.activated_at, g.based_on, g.state, g.source, g.note,

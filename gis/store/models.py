@@ -16,15 +16,12 @@ from sqlalchemy import text as _sql  # the Request model has a column named `tex
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-LEVELS = ("district", "street", "community", "grid", "unit")
-LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
-ROLES = ("consumer", "command", "planner", "admin")
-STAFF_ROLES = ("grid_worker", "grid_leader", "unit_leader", "community_secretary", "holding_department")
-STATION_KINDS = ("party_service_center", "convenience_station", "red_post")  # known kinds; any other is stored too
-STATION_KIND_MAX = 64  # characters in a station's kind (free text)
+from gis.store.queries import OPEN_SQL, sql_list
+from gis.vocab import LEVELS, REQUEST_STATUSES, ROLES, STAFF_ROLES, STATION_KIND_MAX
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every table (Alembic compares migrations with its metadata)."""
     pass
 
 
@@ -75,7 +72,7 @@ class Area(Base):
     properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
     __table_args__ = (
-        CheckConstraint("level IN ('district','street','community','grid','unit')", name="area_level"),
+        CheckConstraint(f"level IN ({sql_list(LEVELS)})", name="area_level"),
         CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="area_geom_valid"),
         Index("area_geom_gist", "geom", postgresql_using="gist"),
         Index("area_level_code", "level", "code"),
@@ -125,7 +122,7 @@ class StaffAssignment(Base):
     area_code: Mapped[str] = mapped_column(String(32))
     __table_args__ = (
         CheckConstraint(
-            "role IN ('grid_worker','grid_leader','unit_leader','community_secretary','holding_department')",
+            f"role IN ({sql_list(STAFF_ROLES)})",
             name="staff_role"),
         Index("staff_assignment_area", "level", "area_code"),
     )
@@ -174,11 +171,6 @@ class NetworkEdge(Base):
     __table_args__ = (Index("network_edge_geom_gist", "geom", postgresql_using="gist"),)
 
 
-REQUEST_STATUSES = ("collected", "discovered", "analysed", "dispatched", "handling", "coordinating",
-                    "supervised", "fed_back", "evaluated", "rejected")
-OPEN_STATUSES = ("collected", "discovered", "analysed", "dispatched", "handling", "coordinating", "supervised")
-
-
 class Request(Base):
     """A resident request (居民点单), with the generation and codes it was located with, its colour and
     deadline, and where it stands in the nine-step loop (`version` is bumped by every step)."""
@@ -213,12 +205,11 @@ class Request(Base):
     __table_args__ = (
         CheckConstraint("matter_class IN ('public','shared','private')", name="request_matter_class"),
         CheckConstraint("colour IN ('red','orange','yellow','blue')", name="request_colour"),
-        CheckConstraint("status IN (" + ",".join(f"'{s}'" for s in REQUEST_STATUSES) + ")", name="request_status"),
+        CheckConstraint(f"status IN ({sql_list(REQUEST_STATUSES)})", name="request_status"),
         CheckConstraint("satisfaction BETWEEN 1 AND 5", name="request_satisfaction"),
         Index("request_grid_time", "grid_code", "created_at"),
         Index("request_time", "created_at"),
-        Index("request_open_due", "due_at", postgresql_where=_sql(
-            "status IN (" + ",".join(f"'{s}'" for s in OPEN_STATUSES) + ")")),
+        Index("request_open_due", "due_at", postgresql_where=_sql(f"status IN ({OPEN_SQL})")),
     )
 
 
@@ -265,7 +256,7 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
-    __table_args__ = (CheckConstraint("role IN ('consumer','command','planner','admin')", name="api_key_role"),)
+    __table_args__ = (CheckConstraint(f"role IN ({sql_list(ROLES)})", name="api_key_role"),)
 
 
 class AuditLog(Base):

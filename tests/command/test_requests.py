@@ -15,6 +15,7 @@ from gis.command import loop
 from gis.store.db import session_scope
 from gis.command.rules import TRANSITIONS, load_rules
 from gis.settings import Settings
+from gis.vocab import OPEN_STATUSES, REQUEST_STATUSES
 from tests.conftest import fresh_demo
 
 POINT = {"lon": 116.876, "lat": 36.618}
@@ -282,7 +283,7 @@ def test_board_publishes_finished_requests(demo):
 def test_listing_for_the_command_center(demo):
     c, _, _ = demo
     body = c.get("/v1/requests", params={"status": "open", "limit": 50}).json()["requests"]
-    assert body and all(r["status"] in loop.OPEN for r in body)
+    assert body and all(r["status"] in OPEN_STATUSES for r in body)
     dues = [r["due_at"] for r in body]
     assert dues == sorted(dues)
     overdue = c.get("/v1/requests", params={"overdue": True}).json()["requests"]
@@ -298,3 +299,24 @@ def test_importance_and_urgency_as_levels(demo):
     assert bad.status_code == 422 and bad.json()["field"] == "urgency"
     bad = c.post("/v1/requests", json={"category": "环境卫生", **POINT, "importance": 7})
     assert bad.status_code == 422 and bad.json()["field"] == "importance"
+
+
+def test_the_state_machine_covers_every_status():
+    """Every status of the vocabulary has its moves, and every open status can still move."""
+    assert set(TRANSITIONS) == set(REQUEST_STATUSES)
+    assert all(TRANSITIONS[s] for s in OPEN_STATUSES)
+
+
+def test_move_rules_name_real_moves_and_arguments():
+    """Every per-move rule is keyed by real statuses, names an argument the loop takes, and applies to a
+    move the state machine allows."""
+    from gis.command.loop import ARGUMENTS
+    from gis.command.rules import ANY, MOVE_RULES
+
+    moves = {(f, t) for f, ts in TRANSITIONS.items() for t in ts}
+    for (frm, to), rule in MOVE_RULES.items():
+        assert frm in TRANSITIONS or frm == ANY
+        assert to in TRANSITIONS or to == ANY
+        assert any((frm in (f, ANY)) and (to in (t, ANY)) for f, t in moves), (frm, to)
+        for arg in (rule.needs, rule.takes):
+            assert arg is None or arg in ARGUMENTS

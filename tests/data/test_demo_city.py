@@ -9,7 +9,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from data.demo_city import build_city
-from gis.store.models import LEVELS
+from gis.vocab import LEVELS
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,13 @@ target_metadata = Base.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):
+    """Compare only our own tables (not PostGIS's) with the models."""
     # PostGIS's own tables (spatial_ref_sys, topology) are not ours.
     return not (type_ == "table" and reflected and compare_to is None)
 
 
 def run() -> None:
+    """Run the migrations online, on a connection of their own."""
     engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, include_object=include_object)

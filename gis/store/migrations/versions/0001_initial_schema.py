@@ -15,6 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision."""
     op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     op.create_table('address',
     sa.Column('id', sa.BigInteger(), nullable=False),
@@ -166,6 +167,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.execute("DROP TRIGGER IF EXISTS active_generation_notify ON active_generation")
     op.execute("DROP FUNCTION IF EXISTS wangge_notify_generation()")
     op.drop_index('staff_assignment_area', table_name='staff_assignment')

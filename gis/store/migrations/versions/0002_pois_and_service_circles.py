@@ -15,6 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision."""
     op.create_table('poi',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('osm_id', sa.BigInteger(), nullable=True),
@@ -38,6 +39,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_table('service_circle')
     op.drop_index('poi_geom_gist', table_name='poi', postgresql_using='gist')
     op.drop_table('poi')

@@ -18,6 +18,7 @@ STATUSES = ",".join(f"'{s}'" for s in ("collected", "discovered", "analysed", "d
 
 
 def upgrade() -> None:
+    """Apply this revision."""
     op.create_table('request_event',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('request_id', sa.BigInteger(), nullable=False),
@@ -80,6 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.execute("DROP TRIGGER request_event_append_only ON request_event")
     op.execute("DROP FUNCTION request_event_append_only()")
     op.drop_constraint('request_satisfaction', 'request')

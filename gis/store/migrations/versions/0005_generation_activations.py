@@ -14,6 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision."""
     op.create_table('generation_activation',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('generation_id', sa.Integer(), nullable=False),
@@ -28,5 +29,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_index('generation_activation_at', table_name='generation_activation')
     op.drop_table('generation_activation')
