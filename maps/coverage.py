@@ -6,17 +6,16 @@ import folium
 import geopandas as gpd
 
 from maps.command import legend
-from maps.grids import KIND, _light, add_stations, base_map, fit
-
-OTHER_KIND_COLOUR = "#333333"  # the neutral colour add_stations draws a kind it has no colour for
+from gis.vocab import STATION_KINDS
+from maps.grids import KIND_COLOUR, OTHER_KIND_COLOUR, _light, add_stations, base_map, fit
 
 
 def kind_legend(kinds) -> dict[str, str]:
     """Legend entries (label → colour) for the station kinds present: known kinds with their label and
     colour, every other kind as given, in the neutral colour, each with its own entry."""
     present = sorted({str(k) for k in kinds})
-    known = [KIND[k] for k in KIND if k in present]
-    other = [(k, OTHER_KIND_COLOUR) for k in present if k not in KIND]
+    known = [(STATION_KINDS[k], KIND_COLOUR[k]) for k in STATION_KINDS if k in present]
+    other = [(k, OTHER_KIND_COLOUR) for k in present if k not in STATION_KINDS]
     return {label: colour for label, colour in known + other}
 
 

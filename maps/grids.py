@@ -24,6 +24,7 @@ LABEL = {"district": "区县 district", "street": "街道 street", "community": 
          "grid": "网格 grid", "unit": "十联户 unit"}
 PASTEL = ["#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5d8bd", "#fddaec", "#f2f2f2"]
 KIND_COLOUR = {"party_service_center": "#c62828", "convenience_station": "#1565c0", "red_post": "#ad1457"}
+OTHER_KIND_COLOUR = "#333333"  # any other kind (kinds are free text), drawn and listed in a neutral colour
 
 
 def touching_colours(codes, geoms, palette=PASTEL) -> list[str]:
@@ -93,7 +94,7 @@ def add_stations(m: folium.Map, stations: gpd.GeoDataFrame | None) -> None:
         return
     group = folium.FeatureGroup(name=f"服务站 stations ({len(stations)})", show=True)
     for name, kind, pt in zip(stations["name"], stations["kind"], stations.geometry):
-        label, colour = STATION_KINDS.get(kind, kind), KIND_COLOUR.get(kind, "#333333")
+        label, colour = STATION_KINDS.get(kind, kind), KIND_COLOUR.get(kind, OTHER_KIND_COLOUR)
         folium.CircleMarker([pt.y, pt.x], radius=5, color=colour, fill=True, fill_opacity=0.9,
                             tooltip=f"{name}（{label}）").add_to(group)
     group.add_to(m)
