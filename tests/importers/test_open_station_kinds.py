@@ -12,7 +12,8 @@ from api.app import create_app
 from gis.importers import import_stations
 from gis.settings import Settings
 from maps.coverage import OTHER_KIND_COLOUR, kind_legend
-from maps.grids import KIND
+from gis.vocab import STATION_KINDS
+from maps.grids import KIND_COLOUR
 from tests.conftest import fresh_demo
 
 HERE = (116.876, 36.618)  # a point of the small demo city with stations within walking reach
@@ -49,7 +50,7 @@ def test_nearest_stations_and_locate_answer_the_kind(demo):
 
 def test_coverage_legend_names_every_kind(demo):
     legend = kind_legend(["library", "party_service_center", "卫生服务站", "library"])
-    assert legend == {KIND["party_service_center"][0]: KIND["party_service_center"][1],
+    assert legend == {STATION_KINDS["party_service_center"]: KIND_COLOUR["party_service_center"],
                       "library": OTHER_KIND_COLOUR, "卫生服务站": OTHER_KIND_COLOUR}
     c, _, _ = demo
     page = c.get("/maps/coverage")
