@@ -31,8 +31,6 @@ class Settings(BaseSettings):
     hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
     db_connect_timeout_s: int = Field(3, description="give up connecting to the database after this long (then 503)")
     db_pool_timeout_s: float = Field(5.0, description="wait at most this long for a pooled connection (then 503)")
-    wal_archive: Path | None = Field(None, description="where the embedded cluster archives WAL for point-in-time "
-                                                       "restores; unset = $WANGGE_HOME/pg/wal-archive")
 
     @property
     def home_abs(self) -> Path:

@@ -232,10 +232,14 @@ def _archive_conf(lay: Layout) -> str:
             "archive_timeout = 60\n")
 
 
-def _configure(lay: Layout) -> None:
-    """Write our settings into a stopped cluster: the base block at initdb, WAL archiving whenever missing."""
+def _configure(lay: Layout, own_archive: bool = False) -> None:
+    """Write our settings into a stopped cluster: the base block at initdb, WAL archiving whenever missing
+    (with `own_archive`, any archive block copied from another cluster is replaced by this one's)."""
     conf = lay.data / "postgresql.conf"
     text = conf.read_text()
+    if own_archive and ARCHIVE_MARK in text:
+        text = re.sub(r"\n" + re.escape(ARCHIVE_MARK) + r"\n(?:.*\n)*?archive_timeout = .*\n", "\n", text)
+        conf.write_text(text)
     add = ""
     if "# wangge embedded cluster" not in text:
         add += ("\n# wangge embedded cluster\nlisten_addresses = ''\n"
@@ -269,6 +273,28 @@ def up(home: Path) -> str:
             start(lay, bins)
         _ensure_database(lay, DB_NAME)
     return lay.url()
+
+
+def adopt(lay: Layout) -> None:
+    """Make a data folder copied in from elsewhere (a restored base backup) this home's cluster: folders,
+    owner record, ownership by the server user, private modes, and WAL archived into this home's archive."""
+    _prepare_dirs(lay)
+    lay.owner_file.write_text(str(lay.home))
+    (lay.data / "postmaster.pid").unlink(missing_ok=True)
+    chown_to_server(lay.data)
+    os.chmod(lay.data, 0o700)
+    _configure(lay, own_archive=True)
+
+
+def chown_to_server(path: Path) -> None:
+    """Give a folder tree to the server user (as root), so restore_command can read what it holds."""
+    if not _as_root():
+        return
+    pw = pwd.getpwnam("postgres")
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
 
 
 def start(lay: Layout, bins: Binaries | None = None) -> None:
