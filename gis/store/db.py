@@ -35,11 +35,11 @@ def resolve_url(settings: Settings | None = None) -> str:
     return embedded.up(settings.home_abs)
 
 
-def make_engine(url: str, **kw) -> Engine:
+def make_engine(url: str, settings: Settings | None = None, **kw) -> Engine:
     """An engine that fails fast when the database is away: each checkout pings (a dead connection is
     replaced, not handed out), connecting gives up after `db_connect_timeout_s`, waiting for a pooled
     connection after `db_pool_timeout_s`; the errors become 503 answers (api/unavailable.py)."""
-    settings = get_settings()
+    settings = settings or get_settings()
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 5)
     kw.setdefault("max_overflow", 10)
@@ -60,14 +60,15 @@ def migrate(url: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, connect_timeout_s: int, pool_timeout_s: float) -> Engine:
     migrate(url)
-    return make_engine(url)
+    return make_engine(url, pool_timeout=pool_timeout_s, connect_args={"connect_timeout": connect_timeout_s})
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
-    """The process-wide engine for the configured database, migrated on first use."""
-    return _engine_for(resolve_url(settings))
+    """The process-wide engine for the configured database (one per URL and timeouts), migrated on first use."""
+    settings = settings or get_settings()
+    return _engine_for(resolve_url(settings), settings.db_connect_timeout_s, settings.db_pool_timeout_s)
 
 
 @contextmanager

@@ -394,3 +394,64 @@ def test_import_killed_half_way_leaves_the_active_map_whole(engine, pg_url, tmp_
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["imported"] == len(rows)
     assert _snapshot(engine)["active"] != before["active"]
+
+
+# -- what counts as "unavailable", and /health beside an exhausted pool ---------------------------------
+def test_only_outages_count_as_unavailable(engine, tmp_path):
+    """Refused connections and a killed backend are outages (503); wrong SQL, a broken constraint or a
+    statement timeout are not (they keep their own answers)."""
+    from sqlalchemy.exc import OperationalError
+
+    dead = gdb.make_engine(f"postgresql+psycopg://nobody@/x?host={tmp_path}&port=5432")
+    with pytest.raises(OperationalError) as refused:
+        dead.connect()
+    assert gdb.is_unavailable(refused.value)
+    with engine.connect() as conn:
+        with pytest.raises(DBAPIError) as wrong:
+            conn.execute(text("SELECT no_such_column FROM audit_log"))
+        assert not gdb.is_unavailable(wrong.value)
+        conn.rollback()
+        with pytest.raises(DBAPIError) as slow:
+            conn.execute(text("SET LOCAL statement_timeout = 50"))
+            conn.execute(text("SELECT pg_sleep(2)"))
+        assert not gdb.is_unavailable(slow.value)
+        conn.rollback()
+        with pytest.raises(DBAPIError) as dup:
+            conn.execute(text("CREATE TEMP TABLE u (i int PRIMARY KEY); INSERT INTO u VALUES (1), (1)"))
+        assert not gdb.is_unavailable(dup.value)
+        conn.rollback()
+    with engine.connect() as victim, engine.connect() as killer:
+        pid = victim.execute(text("SELECT pg_backend_pid()")).scalar()
+        killer.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        with pytest.raises(DBAPIError) as gone:
+            victim.execute(text("SELECT 1"))
+        assert gdb.is_unavailable(gone.value)
+
+
+def test_health_does_not_queue_behind_an_exhausted_pool(engine, pg_url):
+    """Every pooled connection of the app checked out and held: /health still answers 200 at once (it has
+    its own connection), while a route that needs the pool answers 503 after the pool timeout, not 500."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from gis.settings import Settings
+    from tests.conftest import fresh_demo
+
+    key = fresh_demo(engine)["keys"]["admin"]
+    app = create_app(Settings(database_url=pg_url, escalation_interval_s=0, db_pool_timeout_s=1.0))
+    with TestClient(app) as c:
+        c.headers["X-API-Key"] = key
+        assert c.get("/health").status_code == 200
+        pool = app.state.engine
+        held = [pool.connect() for _ in range(pool.pool.size() + pool.pool._max_overflow)]
+        try:
+            time.sleep(1.1)  # let the cached health answer expire, so the next call probes again
+            health = c.get("/health")
+            assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
+            busy = c.post("/v1/requests", json=BODY)
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["retry-after"] and busy.json()["errors"][0]["field"] == "database"
+        finally:
+            for conn in held:
+                conn.close()
+        assert c.post("/v1/requests", json=BODY).status_code == 201
