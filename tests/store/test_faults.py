@@ -30,7 +30,8 @@ from gis.store.db import session_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 BODY = {"category": "环境卫生", "text": "楼道垃圾堆放", "lon": 116.876, "lat": 36.618}
-CLIENT_TIMEOUT_S = 10.0  # "503 within a few seconds": a hang fails the test as a timeout
+CLIENT_TIMEOUT_S = 30.0  # a hang fails the test as a timeout (the server gives up after 3-5 s; the slack is
+                         # for a loaded test machine, not for the server)
 
 
 def _wait(cond, seconds: float, what: str, every: float = 0.2):
@@ -179,7 +180,11 @@ def test_killed_database_loses_no_acknowledged_request_and_the_same_server_recov
         children = _children(postmaster)
         os.kill(postmaster, signal.SIGKILL)
         killed_at = time.monotonic()
-        _wait(lambda: stream.count(503, killed_at) >= 5, 60, "503 answers while the database is down")
+        # a cached key still locates, from memory (asked at once: the key cache keeps a key for 30 s)
+        loc = c.get("/v1/locate", params={"lon": 116.876, "lat": 36.618}, headers={"X-API-Key": keys["consumer"]})
+        assert loc.status_code == 200, loc.text
+        assert loc.json()["grid"]["code"]
+        _wait(lambda: stream.count(503, killed_at) >= 5, 120, "503 answers while the database is down")
 
         health = c.get("/health")
         assert health.status_code == 503 and health.headers["retry-after"]
@@ -188,10 +193,6 @@ def test_killed_database_loses_no_acknowledged_request_and_the_same_server_recov
         unknown = c.get("/v1/locate", params={"lon": 116.876, "lat": 36.618},
                         headers={"X-API-Key": "wg_" + uuid.uuid4().hex})
         assert unknown.status_code == 503, unknown.text
-        # a cached key still locates, from memory
-        loc = c.get("/v1/locate", params={"lon": 116.876, "lat": 36.618}, headers={"X-API-Key": keys["consumer"]})
-        assert loc.status_code == 200, loc.text
-        assert loc.json()["grid"]["code"]
 
         _wait(lambda: not any(_alive(p) for p in children), 60, "the killed cluster's processes to exit")
         up = subprocess.run([sys.executable, "-m", "api.cli", "db", "up", "--json"], cwd=ROOT,
@@ -202,8 +203,9 @@ def test_killed_database_loses_no_acknowledged_request_and_the_same_server_recov
     assert server.poll() is None  # the same server process, never restarted
     assert httpx.get(base + "/health", timeout=CLIENT_TIMEOUT_S).status_code == 200
 
-    statuses = {s for _, s, _, _ in stream.answers}
-    assert statuses <= {201, 503}, statuses  # no 500, no hang (timeouts show up as their error name)
+    statuses = [s for _, s, _, _ in stream.answers]
+    odd = [(s, b) for _, s, b, _ in stream.answers if s not in (201, 503)]
+    assert not odd, f"{len(odd)} answers neither 201 nor 503 of {len(statuses)}: {odd[:5]}"  # no 500, no hang
     for _, s, body, headers in stream.answers:
         if s == 503:
             assert headers.get("retry-after") and body["errors"][0]["field"] == "database"
