@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
     reverse_max_m: float = Field(250.0, gt=0, description="reverse geocoding answers no address farther than this")
     max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
+    db_connect_timeout_s: int = Field(3, description="give up connecting to the database after this long (then 503)")
+    db_pool_timeout_s: float = Field(5.0, description="wait at most this long for a pooled connection (then 503)")
 
     @property
     def home_abs(self) -> Path:

@@ -1,5 +1,6 @@
 """Test fixtures: a real PostGIS database (the embedded cluster, or WANGGE_DATABASE_URL's server),
-created fresh for the session and dropped afterwards."""
+created fresh for the session and dropped afterwards. A session that had to start the embedded cluster
+stops it at its end; one that found it running leaves it running."""
 from __future__ import annotations
 
 import uuid
@@ -10,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from gis.store import db as gdb
+from gis.store import embedded
 from gis.settings import Settings
 
 DATA_TABLES = ("poi", "service_circle", "redraw", "generation_activation", "request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
@@ -20,17 +22,22 @@ DATA_TABLES = ("poi", "service_circle", "redraw", "generation_activation", "requ
 def pg_url() -> str:
     """URL of a fresh, migrated test database; dropped at the end of the session."""
     settings = Settings()
-    base = make_url(gdb.resolve_url(settings))
-    name = f"wangge_test_{uuid.uuid4().hex[:8]}"
-    admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    gdb.migrate(url)
-    yield url
-    gdb._engine_for.cache_clear()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    started_here = not settings.database_url and not embedded.is_running(embedded.layout(settings.home_abs))
+    try:
+        base = make_url(gdb.resolve_url(settings))
+        name = f"wangge_test_{uuid.uuid4().hex[:8]}"
+        admin = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = base.set(database=name).render_as_string(hide_password=False)
+        gdb.migrate(url)
+        yield url
+        gdb._engine_for.cache_clear()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        if started_here:
+            embedded.down(settings.home_abs)
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,15 @@ class EngineCache:
             if cur is not None and not self._stale and time.monotonic() - self._checked < POLL_SECONDS:
                 return cur
             self._stale = False
-            active = self._active()
+            try:
+                active = self._active()
+            except Exception as exc:
+                from gis.store.db import is_unavailable
+
+                if cur is None or not is_unavailable(exc):
+                    raise
+                self._checked = time.monotonic()  # the database is away: answer from memory, look again
+                return cur                         # after POLL_SECONDS
             self._checked = time.monotonic()
             if cur is None or cur.generation != active or self._rebuild:
                 # a new generation alone (a redraw, a rollback) reuses what did not change; data

@@ -56,6 +56,16 @@ class Layout:
         """The server's log file."""
         return self.root / "postgres.log"
 
+    @property
+    def wal_archive(self) -> Path:
+        """Where the server copies each finished WAL segment ($WANGGE_HOME/pg/wal-archive), for restores."""
+        return self.root / "wal-archive"
+
+    @property
+    def owner_file(self) -> Path:
+        """Names the WANGGE_HOME this cluster belongs to, so a cluster whose home is gone can be found."""
+        return self.root / "home"
+
     def url(self, db: str = DB_NAME) -> str:
         """The SQLAlchemy URL of database `db` over the cluster's Unix socket."""
         return f"postgresql+psycopg://{_db_user()}@/{db}?host={self.socket_dir}&port={PORT}"
@@ -129,22 +139,44 @@ def _reachable_by(path: Path, user: str) -> bool:
         p = p.parent
 
 
-def layout(home: Path) -> Layout:
-    """Decide the cluster's folders: $WANGGE_HOME/pg itself when the server user can reach it, else a
-    folder under /var/tmp that $WANGGE_HOME/pg links to; the socket moves to /tmp when its path is too long."""
-    home = home.expanduser().resolve()
-    link = home / "pg"
-    tag = hashlib.sha1(str(home).encode()).hexdigest()[:10]
-    if link.is_symlink():
-        root = link.resolve()
-    elif not _as_root() or _reachable_by(home, "postgres"):
-        root = link
-    else:
-        root = Path("/var/tmp") / f"wangge-pg-{tag}"
+MOVED_ROOTS = Path("/var/tmp")
+
+
+def _tag(home: Path) -> str:
+    return hashlib.sha1(str(home).encode()).hexdigest()[:10]
+
+
+def _socket_for(root: Path, tag: str) -> Path:
     socket_dir = root / "run"
     if len(str(socket_dir / f".s.PGSQL.{PORT}")) > SOCKET_MAX:
         socket_dir = Path("/tmp") / f"wangge-{tag}"
-    return Layout(home=home, link=link, root=root, socket_dir=socket_dir)
+    return socket_dir
+
+
+def layout(home: Path) -> Layout:
+    """Decide the cluster's folders: $WANGGE_HOME/pg itself when the server user can reach it, else a
+    folder under /var/tmp that $WANGGE_HOME/pg links to; the socket moves to /tmp when its path is too long.
+    When the home is gone but its moved cluster is still there, that cluster (so `down` can stop it)."""
+    home = home.expanduser().resolve()
+    link = home / "pg"
+    tag = _tag(home)
+    moved = MOVED_ROOTS / f"wangge-pg-{tag}"
+    if link.is_symlink():
+        root = link.resolve()
+    elif not link.exists() and _owner_of(moved) == str(home):
+        root = moved
+    elif not _as_root() or _reachable_by(home, "postgres"):
+        root = link
+    else:
+        root = moved
+    return Layout(home=home, link=link, root=root, socket_dir=_socket_for(root, tag))
+
+
+def _owner_of(root: Path) -> str | None:
+    try:
+        return (root / "home").read_text().strip()
+    except OSError:
+        return None
 
 
 def _run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
@@ -172,10 +204,13 @@ def _prepare_dirs(lay: Layout) -> None:
 
 
 @contextmanager
-def _lock(lay: Layout):
-    """Serialise init/start/stop between processes sharing one WANGGE_HOME."""
-    lay.home.mkdir(parents=True, exist_ok=True)
-    with open(lay.home / ".pg.lock", "w") as fh:
+def _lock(lay: Layout, create_home: bool = True):
+    """Serialise init/start/stop between processes sharing one WANGGE_HOME (or, once the home is gone,
+    its cluster folder)."""
+    if create_home:
+        lay.home.mkdir(parents=True, exist_ok=True)
+    where = lay.home if lay.home.is_dir() else lay.root
+    with open(where / ".pg.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -191,26 +226,114 @@ def is_running(lay: Layout, bins: Binaries | None = None) -> bool:
     return _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "status"], check=False).returncode == 0
 
 
+ARCHIVE_MARK = "# wangge WAL archive"
+
+
+def _archive_conf(lay: Layout) -> str:
+    """The settings that keep every finished WAL segment, so a base backup can be rolled forward to a time."""
+    arch = str(lay.wal_archive).replace("'", "")
+    return (f"\n{ARCHIVE_MARK}\nwal_level = replica\narchive_mode = on\n"
+            f"archive_command = 'test ! -f \"{arch}/%f\" && cp \"%p\" \"{arch}/%f\"'\n"
+            "archive_timeout = 60\n")
+
+
+def _configure(lay: Layout, own_archive: bool = False) -> None:
+    """Write our settings into a stopped cluster: the base block at initdb, WAL archiving whenever missing
+    (with `own_archive`, any archive block copied from another cluster is replaced by this one's)."""
+    conf = lay.data / "postgresql.conf"
+    text = conf.read_text()
+    if own_archive and ARCHIVE_MARK in text:
+        text = re.sub(r"\n" + re.escape(ARCHIVE_MARK) + r"\n(?:.*\n)*?archive_timeout = .*\n", "\n", text)
+        conf.write_text(text)
+    add = ""
+    if "# wangge embedded cluster" not in text:
+        add += ("\n# wangge embedded cluster\nlisten_addresses = ''\n"
+                "shared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
+                "max_connections = 200\nsynchronous_commit = on\n")
+    if ARCHIVE_MARK not in text:
+        add += _archive_conf(lay)
+    if add:
+        with open(conf, "a") as fh:
+            fh.write(add)
+    lay.wal_archive.mkdir(exist_ok=True)
+    if _as_root():
+        pw = pwd.getpwnam("postgres")
+        os.chown(lay.wal_archive, pw.pw_uid, pw.pw_gid)
+
+
 def up(home: Path) -> str:
-    """Start (or reuse) the cluster, make sure the database and PostGIS exist; return the URL."""
+    """Start (or reuse) the cluster, make sure the database and PostGIS exist; return the URL.
+    Clusters left running by a deleted WANGGE_HOME are stopped first (see `reap_orphans`)."""
     bins = find_binaries()
+    reap_orphans(bins)
     lay = layout(home)
     with _lock(lay):
         _prepare_dirs(lay)
+        lay.owner_file.write_text(str(lay.home))
         if not (lay.data / "PG_VERSION").exists():
             _run([str(bins.bindir / "initdb"), "-D", str(lay.data), "-U", _db_user(), "--auth=trust",
                   "--encoding=UTF8", "--locale=C.UTF-8"])
-            with open(lay.data / "postgresql.conf", "a") as fh:
-                fh.write(
-                    "\n# wangge embedded cluster\nlisten_addresses = ''\n"
-                    "shared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
-                    "max_connections = 200\nsynchronous_commit = on\n"
-                )
         if not is_running(lay, bins):
-            _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "-l", str(lay.log), "-w", "-t", "60",
-                  "-o", f"-k {lay.socket_dir} -p {PORT}", "start"])
+            _configure(lay)
+            start(lay, bins)
         _ensure_database(lay, DB_NAME)
     return lay.url()
+
+
+def adopt(lay: Layout) -> None:
+    """Make a data folder copied in from elsewhere (a restored base backup) this home's cluster: folders,
+    owner record, ownership by the server user, private modes, and WAL archived into this home's archive."""
+    _prepare_dirs(lay)
+    lay.owner_file.write_text(str(lay.home))
+    (lay.data / "postmaster.pid").unlink(missing_ok=True)
+    chown_to_server(lay.data)
+    os.chmod(lay.data, 0o700)
+    _configure(lay, own_archive=True)
+
+
+def chown_to_server(path: Path) -> None:
+    """Give a folder tree to the server user (as root), so restore_command can read what it holds."""
+    if not _as_root():
+        return
+    pw = pwd.getpwnam("postgres")
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+        for name in filenames:
+            os.chown(os.path.join(dirpath, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+def start(lay: Layout, bins: Binaries | None = None) -> None:
+    """pg_ctl start on this layout's socket, waiting until it accepts connections (or has recovered)."""
+    bins = bins or find_binaries()
+    _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "-l", str(lay.log), "-w", "-t", "300",
+          "-o", f"-k {lay.socket_dir} -p {PORT}", "start"])
+
+
+def reap_orphans(bins: Binaries | None = None) -> list[Path]:
+    """Stop and remove moved clusters (/var/tmp/wangge-pg-*) whose WANGGE_HOME no longer exists; the moved
+    folders are otherwise the one thing a deleted home leaves running. (A cluster inside its home stops
+    by itself within a minute of its postmaster.pid vanishing.) Returns the folders removed."""
+    removed = []
+    for root in MOVED_ROOTS.glob("wangge-pg-*"):
+        owner = _owner_of(root)
+        if not owner or Path(owner).exists():
+            continue
+        lay = Layout(home=Path(owner), link=Path(owner) / "pg", root=root,
+                     socket_dir=_socket_for(root, root.name.removeprefix("wangge-pg-")))
+        try:
+            with _lock(lay, create_home=False):
+                if Path(owner).exists() or not root.exists():
+                    continue
+                if (lay.data / "PG_VERSION").exists() and is_running(lay, bins):
+                    _run([str((bins or find_binaries()).bindir / "pg_ctl"), "-D", str(lay.data), "-m",
+                          "immediate", "-w", "stop"], check=False)
+                shutil.rmtree(root, ignore_errors=True)
+                if lay.socket_dir != root / "run":
+                    shutil.rmtree(lay.socket_dir, ignore_errors=True)
+                removed.append(root)
+        except OSError:
+            continue
+    return removed
 
 
 def _ensure_database(lay: Layout, name: str) -> None:
@@ -237,7 +360,7 @@ def down(home: Path) -> bool:
     if not (lay.data / "PG_VERSION").exists():
         return False
     bins = find_binaries()
-    with _lock(lay):
+    with _lock(lay, create_home=False):
         if not is_running(lay, bins):
             return False
         _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "-m", "fast", "-w", "stop"])
