@@ -1,7 +1,7 @@
 """GET /v1/areas: a level's areas in a generation as GeoJSON."""
 from __future__ import annotations
 
-from datetime import datetime
+from gis.command.periods import IsoTime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["areas"])
 
 @router.get("/areas")
 def areas(level: str = "grid", parent: str | None = None, generation: int | None = None,
-          at: Annotated[datetime | None, Query(description="the generation active at this time (ISO)")] = None,
+          at: Annotated[IsoTime | None, Query(description="the generation active at this time (ISO)")] = None,
           role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
     """A level's areas as GeoJSON, in the active generation, `generation=N`, or the one active `at`."""
     try:

@@ -1,7 +1,6 @@
 """Where requests cluster: Getis-Ord Gi* hotspots per grid or H3 cell, with the trend."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -11,7 +10,7 @@ from api.deps import get_db, get_locator, get_settings_dep, require
 from gis.command import hotspots as hs
 from gis.locate.engine import LocateEngine
 from gis.settings import Settings
-from gis.command.periods import request_window
+from gis.command.periods import IsoTime, request_window
 
 router = APIRouter(prefix="/v1", tags=["hotspots"])
 
@@ -19,8 +18,8 @@ router = APIRouter(prefix="/v1", tags=["hotspots"])
 @router.get("/hotspots")
 def hotspots(_role: str = Depends(require("maps")), engine: Engine = Depends(get_db),
              loc: LocateEngine = Depends(get_locator), settings: Settings = Depends(get_settings_dep),
-             start: Annotated[datetime | None, Query(description="ISO time; default: `days` before end")] = None,
-             end: Annotated[datetime | None, Query(description="ISO time; default: just after the newest request")] = None,
+             start: Annotated[IsoTime | None, Query(description="ISO time; default: `days` before end")] = None,
+             end: Annotated[IsoTime | None, Query(description="ISO time; default: just after the newest request")] = None,
              days: Annotated[float, Query(gt=0, le=366)] = 30,
              category: str | None = None,
              unit: Annotated[str, Query(pattern="^(grid|h3)$")] = "grid",

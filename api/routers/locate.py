@@ -14,7 +14,7 @@ from api.deps import get_locator, get_settings_dep, require
 from gis import keys
 from gis.store import generations
 from gis.store.db import session_scope
-from gis.command.periods import TZ
+from gis.command.periods import TZ, IsoTime
 from gis.coords import CRS_NAMES, to_wgs84
 from gis.locate.engine import LocateEngine
 from gis.store.models import LEVELS
@@ -68,7 +68,7 @@ async def locate_one(
     crs: str = "wgs84",
     address: Annotated[str | None, Query(max_length=200, description="an address instead of lon/lat")] = None,
     generation: Annotated[int | None, Query(description="answer with this generation (history, drafts)")] = None,
-    at: Annotated[datetime | None, Query(description="answer with the generation active at this time")] = None,
+    at: Annotated[IsoTime | None, Query(description="answer with the generation active at this time")] = None,
     role: str = Depends(require("read")),
     active: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
@@ -106,7 +106,7 @@ class BatchLocate(BaseModel):
     crs: str = "wgs84"
     points: list[tuple[float, float]] = Field(..., description="[[lon, lat], ...] in input order")
     generation: int | None = Field(None, description="answer with this generation")
-    at: datetime | None = Field(None, description="answer with the generation active at this time")
+    at: IsoTime | None = Field(None, description="answer with the generation active at this time")
 
 
 @router.post("/locate")

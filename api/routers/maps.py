@@ -1,7 +1,7 @@
 """Map pages (folium), served whole with their assets from this service so they work offline."""
 from __future__ import annotations
 
-from datetime import datetime
+from gis.command.periods import IsoTime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -39,8 +39,8 @@ def coverage(minutes: float = 15.0, level: str = "community", _role: str = Depen
     return _page("coverage", engine, loc, settings, minutes=minutes, level=level)
 
 
-Start = Annotated[datetime | None, Query(description="ISO time; default: `days` before end")]
-End = Annotated[datetime | None, Query(description="ISO time; default: just after the newest request")]
+Start = Annotated[IsoTime | None, Query(description="ISO time; default: `days` before end")]
+End = Annotated[IsoTime | None, Query(description="ISO time; default: just after the newest request")]
 Days = Annotated[float, Query(gt=0, le=366)]
 
 
