@@ -110,7 +110,7 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
                                                                                   name_field))
 
 
-@router.get("/redraws/{redraw_id}")
+@router.get("/redraws/{redraw_id:int}")
 def show(redraw_id: int, _role: str = Depends(require("redraw")), engine: Engine = Depends(get_db)):
     with engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
@@ -122,7 +122,7 @@ def show(redraw_id: int, _role: str = Depends(require("redraw")), engine: Engine
     return out
 
 
-@router.post("/redraws/{redraw_id}/commit")
+@router.post("/redraws/{redraw_id:int}/commit")
 def commit(redraw_id: int, request: Request, role: str = Depends(require("redraw")),
            engine: Engine = Depends(get_db)):
     """Switch the active generation to the proposal's draft in one transaction; 409 when not valid or
