@@ -74,7 +74,50 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("get", "/maps/ranking"): ("409",),
 }
 
-MONTH_PATTERN = "^(20[0-9][0-9]|2100)-(0[1-9]|1[0-2])$"  # = gis.command.periods.parse_month
+MONTH = "(20[0-9][0-9]|2100)-(0[1-9]|1[0-2])"  # = gis.command.periods.parse_month
+
+# Rules across fields that a JSON schema cannot say; listed in the operation (`x-rules` and its
+# description) so clients know them, and so a fuzzer knows a 422 for schema-valid input can be right.
+RULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("get", "/v1/hotspots"): ("`start` before `end`",),
+    ("get", "/maps/heatmap"): ("`start` before `end`",),
+    ("get", "/maps/hotspots"): ("`start` before `end`",),
+    ("get", "/v1/areas"): ("`generation` or `at`, not both; `at` after the first generation",),
+    ("get", "/v1/locate"): ("`lon` and `lat` together, or `address` (found precisely)",
+                            "`generation` or `at`, not both; `at` after the first generation"),
+    ("post", "/v1/locate"): ("`generation` or `at`, not both; `at` after the first generation",),
+    ("get", "/tiles/{level}/{z}/{x}/{y}.pbf"): ("`x` and `y` below 2^`z`",),
+    ("post", "/v1/requests"): ("`lon` and `lat`, or an `address` the geocoder finds precisely "
+                               "(otherwise 422 with `candidates`)",),
+    ("post", "/v1/redraws"): ("`parent` is an area of the active generation one level up; the features "
+                              "are GeoJSON Polygons",),
+    ("post", "/v1/redraws/file"): ("`parent` is an area of the active generation one level up; the file "
+                                   "is readable GeoJSON, GeoPackage or zipped Shapefile",),
+    ("post", "/v1/redraws/auto"): ("`parent` is a community with grids (or a grid, with level unit)",),
+    ("post", "/v1/redraws/split"): ("`grid` is a grid of the active generation with enough units",),
+    ("post", "/v1/redraws/merge"): ("`grids` are neighbouring grids of one community",),
+}
+
+_CODE = {"type": "string", "minLength": 1, "maxLength": 64}
+_FEATURES = {"type": "object", "required": ["type", "features"],
+             "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                            "features": {"type": "array", "minItems": 1, "items": {"type": "object"}}}}
+# The bodies handlers read as plain dicts, as they read them.
+BODIES: dict[tuple[str, str], dict] = {
+    ("post", "/v1/geocode"): {"type": "object", "required": ["addresses"], "properties": {
+        "addresses": {"type": "array", "items": {"type": "string", "maxLength": 200}},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1}}},
+    ("post", "/v1/redraws"): {"type": "object", "required": ["level", "parent", "features"], "properties": {
+        "level": {"type": "string", "enum": ["grid", "unit"]}, "parent": _CODE, "features": _FEATURES}},
+    ("post", "/v1/redraws/auto"): {"type": "object", "required": ["parent"], "properties": {
+        "parent": _CODE, "level": {"type": "string", "enum": ["grid", "unit"], "default": "grid"},
+        "k": {"type": "integer", "minimum": 1}, "seed": {"type": "integer"},
+        "tolerance": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.1}}},
+    ("post", "/v1/redraws/split"): {"type": "object", "required": ["grid"], "properties": {
+        "grid": _CODE, "parts": {"type": "integer", "minimum": 2, "default": 2}}},
+    ("post", "/v1/redraws/merge"): {"type": "object", "required": ["grids"], "properties": {
+        "grids": {"type": "array", "minItems": 2, "items": _CODE}}},
+}
 
 
 def install(app: FastAPI) -> None:
@@ -134,9 +177,17 @@ def _operation(op: dict, method: str, path: str, route: APIRoute, vocab: dict) -
     if params or "requestBody" in op:
         statuses.add("422")
     if "requestBody" in op:
-        statuses.add("413")
-        if "multipart/form-data" in op["requestBody"].get("content", {}):
-            statuses.add("400")
+        statuses |= {"400", "413"}  # 400: a body that cannot be parsed (broken JSON or form)
+        body = BODIES.get((method, path))
+        if body is not None:
+            content = op["requestBody"].setdefault("content", {}).setdefault("application/json", {})
+            content["schema"] = {**body, **({"examples": content["schema"]["examples"]}
+                                            if "examples" in content.get("schema", {}) else {})}
+    rules = RULES.get((method, path))
+    if rules:
+        op["x-rules"] = list(rules)
+        op["description"] = (op.get("description", "").rstrip() + "\n\nAlso checked (422 otherwise): "
+                             + "; ".join(rules) + ".").lstrip()
     statuses |= set(EXTRA.get((method, path), ()))
     responses = op.setdefault("responses", {})
     for status in sorted(statuses):
@@ -155,9 +206,19 @@ def _parameter(p: dict, vocab: dict) -> None:
         p["schema"] = _nullable_enum(schema, vocab[name])
     elif name in ("start", "end", "at"):
         p["description"] = f"{p.get('description', '').rstrip('.')}. {TIME_HELP}".lstrip(". ")
-    elif name == "month":
-        p["schema"] = _replace_string(schema, {"type": "string", "pattern": MONTH_PATTERN})
+    elif name == "month":  # empty means the default month unless the route's own pattern refuses it
+        pattern = f"^{MONTH}$" if _patterns(schema) else f"^({MONTH})?$"
+        p["schema"] = _replace_string(schema, {"type": "string", "pattern": pattern})
         p["description"] = (p.get("description") or "YYYY-MM") + " (years 2000–2100)"
+    elif name == "z" and p.get("in") == "path":
+        p["schema"] = {**schema, "minimum": 0, "maximum": 22}
+    elif name in ("x", "y") and p.get("in") == "path":
+        p["schema"] = {**schema, "minimum": 0, "maximum": 2 ** 22 - 1}
+
+
+def _patterns(schema: dict) -> bool:
+    """Whether `schema` (or one of its alternatives) has a pattern of its own."""
+    return "pattern" in schema or any("pattern" in a for a in schema.get("anyOf", ()))
 
 
 def _nullable_enum(schema: dict, values: list[str]) -> dict:
@@ -211,7 +272,6 @@ def _bodies(schemas: dict, vocab: dict) -> None:
     if new:
         new["properties"]["category"] = {**new["properties"]["category"], "enum": vocab["category"]}
         new["properties"]["crs"] = {**new["properties"]["crs"], "enum": vocab["crs"]}
-        new["anyOf"] = [{"required": ["lon", "lat"]}, {"required": ["address"]}]
     batch = schemas.get("BatchLocate")
     if batch and "crs" in batch.get("properties", {}):
         batch["properties"]["crs"] = {**batch["properties"]["crs"], "enum": vocab["crs"]}
@@ -219,6 +279,18 @@ def _bodies(schemas: dict, vocab: dict) -> None:
     if move:
         move["properties"]["to"] = {**move["properties"]["to"], "enum": vocab["to"]}
         move["required"] = sorted(set(move.get("required", [])) | {"version"})
+        move["properties"]["version"] = {k: v for k, v in move["properties"]["version"].items() if k != "anyOf"} | {
+            "type": "integer", "minimum": 1}
+    for name, schema in schemas.items():  # an empty form field is read as missing: say so for required ones
+        if name.startswith("Body_") and "multipart" not in name:
+            for field in schema.get("required", []):
+                prop = schema["properties"].get(field, {})
+                if prop.get("type") == "string" and prop.get("format") != "binary":
+                    prop["minLength"] = max(1, prop.get("minLength", 0))
+    if new:
+        new["anyOf"] = [{"required": ["lon", "lat"], "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}}},
+                        {"required": ["address"], "properties": {"address": {"type": "string", "minLength": 1,
+                                                                             "pattern": "\\S"}}}]
 
 
 def required_capability(route: APIRoute) -> str | None:
@@ -257,6 +329,21 @@ LINKS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
                       "requestBody": {"to": "$response.body#/allowed/0", "version": "$response.body#/version"}},
         "GetMoved": {"operationId": "show_v1_requests__rid__get", "parameters": {"rid": "$response.body#/id"}},
     },
+}
+# Existing records lead on too: an open request from the listing to its next move, an area to an
+# automatic redraw of it (a community's grids) or a split (a grid).
+LINKS[("get", "/v1/requests", "200")] = {
+    "MoveListed": {"operationId": "move_v1_requests__rid__moves_post",
+                   "parameters": {"rid": "$response.body#/requests/0/id"},
+                   "requestBody": {"to": "$response.body#/requests/0/allowed/0",
+                                   "version": "$response.body#/requests/0/version"}},
+    "GetListed": {"operationId": "show_v1_requests__rid__get", "parameters": {"rid": "$response.body#/requests/0/id"}},
+}
+LINKS[("get", "/v1/areas", "200")] = {
+    "RedrawArea": {"operationId": "propose_auto_v1_redraws_auto_post",
+                   "requestBody": {"parent": "$response.body#/features/0/properties/code"}},
+    "SplitArea": {"operationId": "propose_split_v1_redraws_split_post",
+                  "requestBody": {"grid": "$response.body#/features/0/properties/code"}},
 }
 REDRAW_LINKS = {
     "GetRedraw": {"operationId": "show_v1_redraws__redraw_id__get", "parameters": {"redraw_id": "$response.body#/id"}},

@@ -16,8 +16,11 @@ router = APIRouter(prefix="/v1", tags=["redraws"])
 
 
 @router.post("/redraws")
-def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102001001",
-                                              "features": {"type": "FeatureCollection", "features": []}}]),
+def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102001001", "features": {
+    "type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "370102001001001"},
+                                               "geometry": {"type": "Polygon", "coordinates": [[
+                                                   [117.0, 36.6], [117.01, 36.6], [117.01, 36.61], [117.0, 36.61],
+                                                   [117.0, 36.6]]]}}]}}]),
             role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
             settings: Settings = Depends(get_settings_dep)):
     """Check new children for one parent; the answer lists every finding and what the redraw moves."""
