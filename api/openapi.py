@@ -7,6 +7,7 @@ dependencies, parameters and bodies) rather than by annotating every router."""
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 from fastapi import FastAPI
@@ -88,7 +89,8 @@ RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/v1/locate"): ("`generation` or `at`, not both; `at` after the first generation",),
     ("get", "/tiles/{level}/{z}/{x}/{y}.pbf"): ("`x` and `y` below 2^`z`",),
     ("post", "/v1/requests"): ("`lon` and `lat`, or an `address` the geocoder finds precisely "
-                               "(otherwise 422 with `candidates`)",),
+                               "(otherwise 422 with `candidates`)",
+                               "the point lies in a grid of the active generation (someone answers for it)"),
     ("post", "/v1/redraws"): ("`parent` is an area of the active generation one level up; the features "
                               "are GeoJSON Polygons",),
     ("post", "/v1/redraws/file"): ("`parent` is an area of the active generation one level up; the file "
@@ -111,7 +113,9 @@ BODIES: dict[tuple[str, str], dict] = {
         "level": {"type": "string", "enum": ["grid", "unit"]}, "parent": _CODE, "features": _FEATURES}},
     ("post", "/v1/redraws/auto"): {"type": "object", "required": ["parent"], "properties": {
         "parent": _CODE, "level": {"type": "string", "enum": ["grid", "unit"], "default": "grid"},
-        "k": {"type": "integer", "minimum": 1}, "seed": {"type": "integer"},
+        "k": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}], "default": None,
+              "description": "default: households / the middle of the grid target range"},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2 ** 32 - 1},
         "tolerance": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.1}}},
     ("post", "/v1/redraws/split"): {"type": "object", "required": ["grid"], "properties": {
         "grid": _CODE, "parts": {"type": "integer", "minimum": 2, "default": 2}}},
@@ -157,7 +161,7 @@ def truthful_openapi(app: FastAPI) -> dict:
             if op is not None:
                 _operation(op, method, path, route, vocab)
     _bodies(schemas, vocab)
-    _links(doc)
+    _links(doc, vocab)
     return doc
 
 
@@ -238,13 +242,17 @@ def _replace_string(schema: dict, new: dict) -> dict:
 def _vocabularies(app: FastAPI) -> dict[str, list[str]]:
     """The closed vocabularies by parameter name: request categories (the rules menu), area levels,
     coordinate systems the API accepts, request statuses, heatmap frames."""
-    from gis.command.rules import STEP_NAMES, load_rules
+    from gis.command.rules import STEP_NAMES, load_rules  # noqa: I001
     from gis.coords import CRS_NAMES
     from gis.store.models import LEVELS
     from gis.settings import get_settings
 
+    from api.routers.requests import HIGH, NORMAL
+    from gis.command.rules import MATTER_ALIASES
+
     rules = getattr(app.state, "rules", None) or load_rules(get_settings().request_rules)
-    return {"category": list(rules.categories), "level": list(LEVELS), "crs": _accepted_crs(CRS_NAMES),
+    return {"matter_class": list(MATTER_ALIASES), "level_words": sorted(HIGH | NORMAL),
+            "category": list(rules.categories), "level": list(LEVELS), "crs": _accepted_crs(CRS_NAMES),
             "status": list(STEP_NAMES) + ["open"], "step": ["hour", "day", "week"], "to": list(STEP_NAMES)}
 
 
@@ -272,6 +280,11 @@ def _bodies(schemas: dict, vocab: dict) -> None:
     if new:
         new["properties"]["category"] = {**new["properties"]["category"], "enum": vocab["category"]}
         new["properties"]["crs"] = {**new["properties"]["crs"], "enum": vocab["crs"]}
+        new["properties"]["matter_class"]["anyOf"] = [{"type": "string", "enum": vocab["matter_class"]},
+                                                      {"type": "null"}]
+        for name in ("importance", "urgency"):  # as api.routers.requests._level reads them
+            new["properties"][name]["anyOf"] = [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 3},
+                                                {"type": "string", "enum": vocab["level_words"]}, {"type": "null"}]
     batch = schemas.get("BatchLocate")
     if batch and "crs" in batch.get("properties", {}):
         batch["properties"]["crs"] = {**batch["properties"]["crs"], "enum": vocab["crs"]}
@@ -330,8 +343,8 @@ LINKS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
         "GetMoved": {"operationId": "show_v1_requests__rid__get", "parameters": {"rid": "$response.body#/id"}},
     },
 }
-# Existing records lead on too: an open request from the listing to its next move, an area to an
-# automatic redraw of it (a community's grids) or a split (a grid).
+# Existing records lead on too: an open request from the listing to its next move; an area to a request
+# raised at its corner, to an automatic redraw of its parent (a grid's community) or to a split of it.
 LINKS[("get", "/v1/requests", "200")] = {
     "MoveListed": {"operationId": "move_v1_requests__rid__moves_post",
                    "parameters": {"rid": "$response.body#/requests/0/id"},
@@ -340,8 +353,12 @@ LINKS[("get", "/v1/requests", "200")] = {
     "GetListed": {"operationId": "show_v1_requests__rid__get", "parameters": {"rid": "$response.body#/requests/0/id"}},
 }
 LINKS[("get", "/v1/areas", "200")] = {
-    "RedrawArea": {"operationId": "propose_auto_v1_redraws_auto_post",
-                   "requestBody": {"parent": "$response.body#/features/0/properties/code"}},
+    "ReportAtArea": {"operationId": "create_v1_requests_post",  # a corner of the first area (MultiPolygon)
+                     "requestBody": {"category": "{category}", "lon": "$response.body#/features/0/geometry/coordinates/0/0/0/0",
+                                     "lat": "$response.body#/features/0/geometry/coordinates/0/0/0/1"}},
+    "RedrawArea": {"operationId": "propose_auto_v1_redraws_auto_post",  # defaults: k from the households
+                   "requestBody": {"parent": "$response.body#/features/0/properties/parent", "level": "grid",
+                                   "k": None, "tolerance": 0.1, "seed": 0}},
     "SplitArea": {"operationId": "propose_split_v1_redraws_split_post",
                   "requestBody": {"grid": "$response.body#/features/0/properties/code"}},
 }
@@ -355,11 +372,13 @@ for _path in ("/v1/redraws", "/v1/redraws/auto", "/v1/redraws/split", "/v1/redra
     LINKS[("post", _path, "200")] = REDRAW_LINKS
 
 
-def _links(doc: dict) -> None:
+def _links(doc: dict, vocab: dict) -> None:
     """Add LINKS to the responses they start from (only links whose target operation exists)."""
     known = {op.get("operationId") for ops in doc.get("paths", {}).values() for op in ops.values()
              if isinstance(op, dict)}
+    category = next(iter(vocab["category"]), "")
     for (method, path, status), links in LINKS.items():
         response = doc.get("paths", {}).get(path, {}).get(method, {}).get("responses", {}).get(status)
         if response is not None:
-            response["links"] = {name: link for name, link in links.items() if link["operationId"] in known}
+            response["links"] = {name: json.loads(json.dumps(link).replace("{category}", category))
+                                 for name, link in links.items() if link["operationId"] in known}

@@ -168,7 +168,7 @@ def test_short_schemathesis_run_against_the_demo(demo, pg_url):
     server, url = serve(env)
     try:
         rc, out, fails = run_schemathesis(url, demo["keys"]["admin"], 20, "examples,coverage,fuzzing,stateful",
-                                          max_time=240, seed=11, timeout=600, timed=False)
+                                          max_time=150, seed=11, timeout=600, timed=False)
     finally:
         server.terminate()
         server.wait(timeout=30)
