@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, unavailable
+from api import errors, methods, openapi, unavailable
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Grid management: locate, areas, stations, requests, redraws, maps.")
     errors.install(app)
     unavailable.install(app)
+    openapi.install(app)
+    methods.install(app)
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
                    maps, tiles):
         app.include_router(module.router)

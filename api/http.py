@@ -12,7 +12,7 @@ import numpy as np
 from fastapi import Query, Request, Response
 
 from gis import keys
-from gis.command.periods import TZ, month_window
+from gis.command.periods import TZ, IsoTime, month_window
 from gis.coords import normalize_crs, to_wgs84
 from gis.errors import Invalid
 from gis.locate.engine import LocateEngine
@@ -89,7 +89,7 @@ class GenerationParams:
     Standard Time); both None means the active one."""
 
     generation: Annotated[int | None, Query(description="answer with this generation (history, drafts)")] = None
-    at: Annotated[datetime | None, Query(description="answer with the generation active at this time (ISO)")] = None
+    at: Annotated[IsoTime | None, Query(description="answer with the generation active at this time (ISO)")] = None
 
     def __post_init__(self):
         if self.at is not None and self.at.tzinfo is None:
@@ -117,8 +117,8 @@ class WindowParams:
     """A window of requests: `start`/`end` (ISO), or `days` up to `end` or up to the newest request;
     the window itself is worked out by gis.command.periods.request_window."""
 
-    start: Annotated[datetime | None, Query(description="ISO time; default: `days` before end")] = None
-    end: Annotated[datetime | None, Query(description="ISO time; default: just after the newest request")] = None
+    start: Annotated[IsoTime | None, Query(description="ISO time; default: `days` before end")] = None
+    end: Annotated[IsoTime | None, Query(description="ISO time; default: just after the newest request")] = None
     days: Annotated[float, Query(gt=0, le=366)] = 30
 
     def asdict(self) -> dict:

@@ -1,7 +1,6 @@
 """GET/POST /v1/locate: which district, street, community, grid and unit answer for a point."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import numpy as np
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.deps import get_geocoder, get_locator, get_settings_dep, require
 from api.http import CRS_HELP, GenerationParams, OptionalPointParams, json_response, mask_phone, pick_locator
 from gis import keys
+from gis.command.periods import IsoTime
 from gis.coords import normalize_crs, to_wgs84
 from gis.errors import Invalid, TooLarge
 from gis.locate.engine import LocateEngine
@@ -64,7 +64,7 @@ class BatchLocate(BaseModel):
     crs: str = Field("wgs84", max_length=100, description=CRS_HELP)
     points: list[tuple[float, float]] = Field(..., description="[[lon, lat], ...] in input order")
     generation: int | None = Field(None, description="answer with this generation")
-    at: datetime | None = Field(None, description="answer with the generation active at this time")
+    at: IsoTime | None = Field(None, description="answer with the generation active at this time")
 
 
 @router.post("/locate")

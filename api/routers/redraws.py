@@ -17,8 +17,11 @@ router = APIRouter(prefix="/v1", tags=["redraws"])
 
 
 @router.post("/redraws")
-def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102001001",
-                                              "features": {"type": "FeatureCollection", "features": []}}]),
+def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "370102001001", "features": {
+    "type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "370102001001001"},
+                                               "geometry": {"type": "Polygon", "coordinates": [[
+                                                   [117.0, 36.6], [117.01, 36.6], [117.01, 36.61], [117.0, 36.61],
+                                                   [117.0, 36.6]]]}}]}}]),
             role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
             settings: Settings = Depends(get_settings_dep)):
     """Check new children for one parent; the answer lists every finding and what the redraw moves."""
@@ -106,7 +109,7 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
                                                                        max_vertices=settings.max_vertices))
 
 
-@router.get("/redraws/{redraw_id}")
+@router.get("/redraws/{redraw_id:int}")
 def show(redraw_id: int, _role: str = Depends(require("redraw")), engine: Engine = Depends(get_db)):
     """One proposal as stored: findings, impact, draft generation and whether it was committed."""
     with engine.connect() as conn:
@@ -119,7 +122,7 @@ def show(redraw_id: int, _role: str = Depends(require("redraw")), engine: Engine
     return out
 
 
-@router.post("/redraws/{redraw_id}/commit")
+@router.post("/redraws/{redraw_id:int}/commit")
 def commit(redraw_id: int, request: Request, role: str = Depends(require("redraw")),
            engine: Engine = Depends(get_db)):
     """Switch the active generation to the proposal's draft in one transaction; 409 when not valid or

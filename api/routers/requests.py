@@ -136,13 +136,13 @@ def listing(role: str = Depends(require("requests")), engine: Engine = Depends(g
     return {"requests": [_shown(r, role) for r in rows]}
 
 
-@router.get("/requests/{rid}")
+@router.get("/requests/{rid:int}")
 def show(rid: int, role: str = Depends(require("report")), engine: Engine = Depends(get_db)):
     """One request with its steps (the append-only log) and the departments summoned."""
     return _shown(_run(engine, loop.get, rid), role)
 
 
-@router.post("/requests/{rid}/moves")
+@router.post("/requests/{rid:int}/moves")
 def move(rid: int, body: Move, request: Request, role: str = Depends(require("requests")),
          engine: Engine = Depends(get_db), rules: Rules = Depends(get_rules)):
     """One step. 409 when the move is not allowed now (the allowed ones are named) or when `version`
@@ -153,7 +153,7 @@ def move(rid: int, body: Move, request: Request, role: str = Depends(require("re
     return _shown(out, role)
 
 
-@router.post("/requests/{rid}/acknowledgements")
+@router.post("/requests/{rid:int}/acknowledgements")
 def acknowledge(rid: int, body: Acknowledgement, request: Request, role: str = Depends(require("requests")),
                 engine: Engine = Depends(get_db)):
     """A department summoned by the whistle reports (部门报到)."""

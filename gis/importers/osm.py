@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import shapely
 from sqlalchemy import text
 
 from gis.store import bulk
