@@ -242,9 +242,9 @@ def _replace_string(schema: dict, new: dict) -> dict:
 def _vocabularies(app: FastAPI) -> dict[str, list[str]]:
     """The closed vocabularies by parameter name: request categories (the rules menu), area levels,
     coordinate systems the API accepts, request statuses, heatmap frames."""
-    from gis.command.rules import STEP_NAMES, load_rules  # noqa: I001
+    from gis.command.rules import load_rules  # noqa: I001
     from gis.coords import CRS_NAMES
-    from gis.store.models import LEVELS
+    from gis.vocab import LEVELS, STEP_NAMES
     from gis.settings import get_settings
 
     from api.routers.requests import HIGH, NORMAL
@@ -257,20 +257,10 @@ def _vocabularies(app: FastAPI) -> dict[str, list[str]]:
 
 
 def _accepted_crs(names) -> list[str]:
-    """The coordinate-system names the API's check accepts (the canonical ones and any EPSG aliases)."""
-    try:
-        from api.routers.locate import check_crs
-        from gis.coords import _ALIASES
-    except ImportError:  # the check moved: the canonical names are always accepted
-        return list(names)
-    out = list(names)
-    for alias in _ALIASES:
-        try:
-            check_crs(alias)
-        except Exception:  # noqa: BLE001 - any refusal means "not accepted"
-            continue
-        out.append(alias)
-    return out
+    """Every spelling the one CRS parser (gis.coords.normalize_crs) accepts, canonical names first."""
+    from gis.coords import CRS_SPELLINGS
+
+    return list(names) + [s for n in names for s in CRS_SPELLINGS.get(n, ()) if s != n]
 
 
 def _bodies(schemas: dict, vocab: dict) -> None:
