@@ -42,6 +42,7 @@ class AllowHeader:
         self.app, self.fastapi_app = app, fastapi_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; on a 405, rewrite `Allow` from every route whose path matches."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

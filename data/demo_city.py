@@ -40,6 +40,7 @@ SCALES = {
 
 @dataclass
 class DemoCity:
+    """The demo city as built: its areas of every level and its address registry."""
     areas: gpd.GeoDataFrame
     addresses: gpd.GeoDataFrame
     staff: pd.DataFrame
@@ -159,6 +160,7 @@ def _order_west_east_north_south(rects):
 
 # -- the city -----------------------------------------------------------------------------------------
 def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
+    """Build the deterministic demo city at `scale` (small or city) from `seed`: areas, addresses, households."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
     p = SCALES[scale]

@@ -47,9 +47,11 @@ class Names:
         return name
 
     def street(self) -> str:
+        """A new unique street (街道) name."""
         return self._unique([b + m + "街道" for b in _STREET for m in _PLACE_MID[:3]])
 
     def community(self) -> str:
+        """A new unique community (社区) name."""
         return self._unique([b + m + "社区" for b in _COMM for m in _PLACE_MID])
 
     def estate(self) -> str:
@@ -70,14 +72,18 @@ class Names:
         return names
 
     def person(self) -> str:
+        """A person's name (surname and one or two given characters)."""
         return self.rng.choice(_SURNAME) + "".join(self.rng.choice(_GIVEN, self.rng.integers(1, 3)))
 
     def department(self) -> str:
+        """A department's name from the list."""
         return str(self.rng.choice(_DEPT))
 
     def mobile(self) -> str:
+        """A mobile number of the usual prefixes (demo data only)."""
         return str(self.rng.choice(["138", "139", "150", "151", "158", "186", "187"])) + \
             f"{int(self.rng.integers(0, 10**8)):08d}"
 
     def office(self) -> str:
+        """An office landline number (demo data only)."""
         return f"0531-{int(self.rng.integers(8000_0000, 8999_9999))}"

@@ -32,6 +32,7 @@ class PageNotFound(PageError):
 
 
 def level_frame(locator: LocateEngine, level: str) -> gpd.GeoDataFrame:
+    """One level's areas of the engine's generation as a frame (code, name, parent, households); PageError if none."""
     if level not in locator.levels:
         raise PageError(f"there are no {level} areas in generation {locator.generation}")
     d = locator.levels[level]
@@ -40,11 +41,13 @@ def level_frame(locator: LocateEngine, level: str) -> gpd.GeoDataFrame:
 
 
 def all_levels(locator: LocateEngine) -> gpd.GeoDataFrame:
+    """Every level's areas in one frame, with a `level` column."""
     frames = [level_frame(locator, lvl).assign(level=lvl) for lvl in locator.levels]
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
 
 
 def stations_frame(locator: LocateEngine) -> gpd.GeoDataFrame | None:
+    """The engine's stations as a point frame (name, kind), or None when there are none."""
     s = locator.stations
     if s is None or not len(s.ids):
         return None

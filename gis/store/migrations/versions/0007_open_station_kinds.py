@@ -15,11 +15,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision."""
     op.alter_column('station', 'kind', type_=sa.String(length=64), existing_type=sa.String(length=32),
                     existing_nullable=False)
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     # kinds longer than the old column are cut, not lost with their station
     op.execute("UPDATE station SET kind = left(kind, 32) WHERE length(kind) > 32")
     op.alter_column('station', 'kind', type_=sa.String(length=32), existing_type=sa.String(length=64),

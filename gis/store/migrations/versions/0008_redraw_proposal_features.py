@@ -16,8 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Apply this revision."""
     op.add_column('redraw', sa.Column('proposal', postgresql.JSONB(astext_type=sa.Text()), nullable=True))
 
 
 def downgrade() -> None:
+    """Undo this revision."""
     op.drop_column('redraw', 'proposal')
