@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, middleware
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="网格 Wangge", version="0.1.0", lifespan=lifespan,
                   description="Grid management: locate, areas, stations, requests, redraws, maps.")
     errors.install(app)
+    middleware.install(app)  # key gate and body caps before any body is read; heap trimming
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
                    maps, tiles):
         app.include_router(module.router)

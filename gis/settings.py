@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(60.0, description="how often each worker sweeps for overdue requests; "
                                                            "0 = never (run `wangge requests escalate` instead)")
     hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
+    # Limits checked before work (api/limits.py, gis/importers/common.py)
+    max_body_mb: float = Field(16.0, gt=0, description="largest JSON (non-multipart) request body; more: 413")
+    max_upload_mb: float = Field(64.0, gt=0, description="largest multipart upload; more: 413")
+    max_unzipped_mb: float = Field(256.0, gt=0, description="largest total uncompressed size of a zipped upload")
+    max_zip_members: int = Field(100, gt=0, description="most files in a zipped upload")
+    key_failures_max: int = Field(10, gt=0, description="wrong API keys one client (IP) may send per minute; "
+                                                       "then 429 for key_block_s")
+    key_block_s: float = Field(60.0, gt=0, description="how long a client that sent too many wrong keys waits")
+    key_cache_s: float = Field(30.0, ge=0, description="a key's role is cached this long (a revoked key stops "
+                                                       "working within this time)")
+    trim_after_mb: float = Field(32.0, ge=0, description="when a request leaves a worker this many MB above its "
+                                                         "size after the last trim, give freed heap back to the "
+                                                         "OS (glibc malloc_trim); 0 = never")
 
     @property
     def home_abs(self) -> Path:

@@ -94,20 +94,28 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
                        level: str = Form("grid"), parent: str = Form(...), code_field: str | None = Form(None),
                        name_field: str | None = Form(None), role: str = Depends(require("redraw")),
                        engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
-    """A proposal uploaded as a file in any CRS it declares (multipart form: file, level, parent)."""
+    """A proposal uploaded as a file in any CRS it declares (multipart form: file, level, parent). Its
+    size is capped by WANGGE_MAX_UPLOAD_MB, a zip's by WANGGE_MAX_UNZIPPED_MB / WANGGE_MAX_ZIP_MEMBERS."""
+    import shutil
     import tempfile
     from pathlib import Path
 
     suffix = Path(file.filename or "upload").suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg", ".zip", ".kml", ".gml", ".fgb"):
         raise HTTPException(422, f"file: {file.filename!r}; send GeoJSON, GeoPackage or a zipped Shapefile")
-    data = await file.read()
-    with tempfile.TemporaryDirectory() as tmp:
+    shown = Path(file.filename or "upload").name  # the planner's own file name, never the server's path
+    with tempfile.TemporaryDirectory(prefix="wangge-upload-") as tmp:
         path = Path(tmp) / f"proposal{suffix}"
-        path.write_bytes(data)
-        return await run_in_threadpool(_propose_made, engine, settings, role,
-                                       lambda _session: asked.from_file(path, level, parent, code_field,
-                                                                                  name_field))
+        with open(path, "wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out, 1 << 20)
+        try:
+            return await run_in_threadpool(_propose_made, engine, settings, role,
+                                           lambda _session: asked.from_file(path, level, parent, code_field,
+                                                                            name_field))
+        except HTTPException as exc:
+            if isinstance(exc.detail, str):
+                exc.detail = exc.detail.replace(str(path), shown).replace(tmp, "")
+            raise
 
 
 @router.get("/redraws/{redraw_id}")
