@@ -223,3 +223,102 @@ def test_read_frame_caps_for_the_import_command(tmp_path):
     empty.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     with pytest.raises(ImportRefused, match="holds no features"):
         read_frame(empty)
+
+
+# -- memory that comes back -------------------------------------------------------------------------
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def _settles_within(pid: int, ceiling: float, polls: int = 60) -> float:
+    """The worker's RSS once it is at or under `ceiling`, or the last reading after `polls` half-second
+    looks (the trim runs in a thread just after the answer is sent)."""
+    rss = _rss_mb(pid)
+    for _ in range(polls):
+        if rss <= ceiling:
+            break
+        time.sleep(0.5)
+        rss = _rss_mb(pid)
+    return rss
+
+
+def test_worker_memory_comes_back_after_heavy_requests(engine, pg_url):
+    """`wangge serve` on the small demo: after each heavy request (a 14 MB proposal of 350,000 vertices
+    and its before/after map, a 15 MB body, 100,000 points, a batch of long addresses, bodies refused
+    at 413) the worker is back within 200 MB of its warmed-up baseline."""
+    import math
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import fresh_demo
+
+    report = fresh_demo(engine)
+    with engine.connect() as conn:
+        comm, cx, cy = conn.execute(text(
+            "SELECT a.code, ST_X(ST_Centroid(a.geom)), ST_Y(ST_Centroid(a.geom)) FROM generation_area g "
+            "JOIN area a ON a.id = g.area_id WHERE g.level = 'community' ORDER BY a.code LIMIT 1")).one()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, WANGGE_DATABASE_URL=pg_url, WANGGE_ESCALATION_INTERVAL_S="0")
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": report["keys"]["admin"]},
+                         timeout=300)
+        for _ in range(240):
+            try:
+                if c.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+
+        def proposal(n: int) -> bytes:
+            ring = [[cx + 0.003 * math.cos(2 * math.pi * i / n), cy + 0.003 * math.sin(2 * math.pi * i / n)]
+                    for i in range(n)]
+            feature = {"type": "Feature", "properties": {"code": comm + "901", "name": "大"},
+                       "geometry": {"type": "Polygon", "coordinates": [ring + ring[:1]]}}
+            return json.dumps({"level": "grid", "parent": comm,
+                               "features": {"type": "FeatureCollection", "features": [feature]}}).encode()
+
+        def post(url, body: bytes):
+            return c.post(url, content=body, headers={"Content-Type": "application/json"})
+
+        # warm up every code path once, so lazily built caches count in the baseline
+        rid = post("/v1/redraws", proposal(100)).json()["id"]
+        assert c.get(f"/maps/redraws/{rid}").status_code == 200
+        assert post("/v1/geocode", json.dumps({"addresses": ["解放路1号"]}).encode()).status_code == 200
+        assert c.get(f"/v1/locate?lon={cx}&lat={cy}").status_code == 200
+        baseline = _rss_mb(proc.pid)
+        ceiling = baseline + 200
+
+        big = post("/v1/redraws", proposal(350_000))
+        assert big.status_code == 200, big.text[:300]
+        heavy = [("proposal of 350,000 vertices", None),
+                 ("its before/after map", lambda: c.get(f"/maps/redraws/{big.json()['id']}")),
+                 ("a 15 MB body", lambda: post("/v1/locate", json.dumps(
+                     {"points": [[cx, cy]], "pad": "x" * 15_000_000}).encode())),
+                 ("100,000 points", lambda: post("/v1/locate", json.dumps(
+                     {"points": [[cx + i * 1e-7, cy] for i in range(100_000)]}).encode())),
+                 ("12 addresses of 200,000 characters", lambda: post("/v1/geocode", json.dumps(
+                     {"addresses": ["解放路" * 66_000 + "1号"] * 12}, ensure_ascii=False).encode())),
+                 ("41 MB refused", lambda: post("/v1/locate", b" " * (41 * 1024 * 1024)))]
+        seen = {}
+        for name, send in heavy:
+            if send is not None:
+                assert send().status_code in (200, 413), name
+            seen[name] = _settles_within(proc.pid, ceiling)
+        print(f"worker RSS baseline {baseline:.0f} MB; after: "
+              + ", ".join(f"{k} {v:.0f} MB" for k, v in seen.items()))
+        assert all(rss <= ceiling for rss in seen.values()), (baseline, seen)
+    finally:
+        proc.terminate()
+        proc.wait(30)
