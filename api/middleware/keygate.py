@@ -13,6 +13,7 @@ import time
 from collections import deque
 from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 
 from api.middleware.answer import send_json
@@ -101,7 +102,11 @@ class KeyGate:
         key = Headers(scope=scope).get("x-api-key") or in_url
         if not key:
             return await send_json(send, 401, "an API key is needed in the X-API-Key header", AUTH)
-        role = await role_for(app, key)
+        try:
+            role = await role_for(app, key)
+        except SQLAlchemyError:  # the database is down: a key not in the cache cannot be checked now
+            return await send_json(send, 503, "the database is unreachable, so the API key cannot be checked; "
+                                              "try again shortly", {"Retry-After": "5"})
         if role is None:
             guard.fail(client)
             return await send_json(send, 401, "unknown or revoked API key", AUTH)

@@ -140,3 +140,18 @@ def test_serve_never_logs_a_key(clean_db, pg_url, tmp_path):
     text_ = log.read_text(encoding="utf-8", errors="replace")
     assert "GET /maps/grids?api_key=*** HTTP/1.1" in text_ and "/v1/locate?lon=117.001&lat=36.601&api_key=***" in text_
     assert k not in text_ and k[3:] not in text_ and "wrongwrong" not in text_
+
+
+def test_key_check_answers_503_while_the_database_is_unreachable(clean_db, pg_url):
+    """A key not yet cached cannot be checked without the database: 503 with Retry-After, not 500."""
+    from sqlalchemy.engine import make_url
+
+    write_generation(clean_db, hierarchy())
+    k = make_keys(clean_db, ("consumer",))["consumer"]
+    nowhere = make_url(pg_url).set(database="wangge_no_such_database_here").render_as_string(hide_password=False)
+    with TestClient(create_app(Settings(database_url=pg_url))) as c:
+        from gis.store.db import make_engine
+
+        c.app.state.engine = make_engine(nowhere)  # as if the server had gone away
+        r = c.get("/v1/locate?lon=117.001&lat=36.601", headers={"X-API-Key": k})
+        assert r.status_code == 503 and "database" in r.json()["detail"] and r.headers["Retry-After"] == "5"
