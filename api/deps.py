@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from sqlalchemy.engine import Engine
 
 from gis import keys

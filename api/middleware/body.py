@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.datastructures import Headers
 
-from api.middleware.answer import send_json
+from api.middleware.answer import send_json, settings_of
 
 MB = 1024 * 1024
 
@@ -32,7 +32,7 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
-        cap, setting, kind = cap_for(headers, scope["app"].state.settings)
+        cap, setting, kind = cap_for(headers, settings_of(scope["app"]))
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():

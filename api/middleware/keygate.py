@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 
-from api.middleware.answer import send_json
+from api.middleware.answer import send_json, settings_of
 from api.middleware.roles import role_for
 
 KEYED = ("/v1", "/maps", "/tiles", "/app", "/ogc")
@@ -118,6 +118,6 @@ class KeyGate:
 def _guard(app) -> FailureGuard:
     guard = getattr(app.state, "key_guard", None)
     if guard is None:
-        s = app.state.settings
+        s = settings_of(app)
         guard = app.state.key_guard = FailureGuard(s.key_failures_max, s.key_block_s)
     return guard

@@ -5,6 +5,7 @@ import time
 
 from starlette.concurrency import run_in_threadpool
 
+from api.middleware.answer import settings_of
 from gis import keys
 from gis.store.db import session_scope
 
@@ -19,7 +20,7 @@ async def role_for(app, key: str) -> str | None:
     digest = keys.hash_key(key)
     cache: dict = app.state.key_cache
     hit = cache.get(digest)
-    if hit is not None and time.monotonic() - hit[1] < app.state.settings.key_cache_s:
+    if hit is not None and time.monotonic() - hit[1] < settings_of(app).key_cache_s:
         return hit[0]
     role = await run_in_threadpool(_lookup, app.state.engine, digest)
     if role is None:

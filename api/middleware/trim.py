@@ -12,6 +12,8 @@ import os
 
 from starlette.concurrency import run_in_threadpool
 
+from api.middleware.answer import settings_of
+
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -50,17 +52,19 @@ class TrimHeap:
     def __init__(self, app):
         self.app = app
         self.floor: float | None = None
+        self.busy = False  # one trim at a time; requests finishing meanwhile do not queue more
 
     async def __call__(self, scope, receive, send):
         """Run the request, then compare RSS with the floor and trim when it grew too much."""
         if scope["type"] != "http" or _TRIM is None:
             return await self.app(scope, receive, send)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            limit = scope["app"].state.settings.trim_after_mb
-            now = rss_mb()
-            if self.floor is None:
-                self.floor = now
-            elif limit > 0 and now > self.floor + limit:
+        await self.app(scope, receive, send)
+        limit = settings_of(scope["app"]).trim_after_mb
+        now = rss_mb()
+        self.floor = now if self.floor is None else min(self.floor, now)
+        if limit > 0 and now > self.floor + limit and not self.busy:
+            self.busy = True
+            try:
                 self.floor = await run_in_threadpool(trim)
+            finally:
+                self.busy = False

@@ -9,8 +9,8 @@ import re
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import Mount
 from sqlalchemy import text
+from starlette.routing import Mount
 
 from api.app import create_app
 from gis import keys
@@ -82,7 +82,7 @@ def call(c, method: str, url: str, key: str | None):
 
 
 def test_every_route_needs_a_valid_key(demo):
-    c, ks, revoked, params = demo
+    c, _ks, revoked, params = demo
     routes = all_routes(c.app)
     assert len(routes) > 30
     wrong = []
