@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, methods, openapi, unavailable
+from api import errors, methods, middleware, openapi, unavailable
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     unavailable.install(app)
     openapi.install(app)
     methods.install(app)
+    middleware.install(app)  # outermost: key gate and body caps before any body is read; heap trimming
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
                    maps, tiles):
         app.include_router(module.router)

@@ -486,15 +486,24 @@ def keys_create(role: str = typer.Option(..., help="consumer | command | planner
 
 # -- server ---------------------------------------------------------------------------------------
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1):
-    """Run the HTTP API and the map pages."""
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          limit_max_requests: Optional[int] = typer.Option(
+              None, help="with --workers 2 or more: replace a worker after this many requests (the ones in "
+                         "flight finish first); with one worker the server would stop instead"),
+          forwarded_allow_ips: Optional[str] = typer.Option(
+              None, help="proxies trusted for X-Forwarded-For (the client address that wrong keys are "
+                         "counted against); default: 127.0.0.1")):
+    """Run the HTTP API and the map pages. API keys are masked in every log line (access log included)."""
     import uvicorn
 
+    from api.middleware.redact import log_config
     from gis.store.db import resolve_url
 
     _engine()  # start and migrate once here, so workers find the database ready
     os.environ["WANGGE_DATABASE_URL"] = resolve_url()
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+    extra = {"forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", log_config=log_config(),
+                limit_max_requests=limit_max_requests, **extra)
 
 
 def main() -> None:  # pragma: no cover

@@ -1,7 +1,6 @@
 """Shared FastAPI dependencies: the database engine, the locate engine, and API-key roles."""
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from fastapi import Depends, HTTPException, Request
@@ -9,12 +8,9 @@ from sqlalchemy.engine import Engine
 
 from api.errors import forbidden
 from gis import keys
-from gis.store.db import session_scope
 from gis.locate.cache import EngineCache
 from gis.locate.engine import LocateEngine
 from gis.settings import Settings
-
-KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -62,34 +58,36 @@ def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
 
 
 def api_key_from(request: Request) -> str | None:
-    """The API key a request carries, from the X-API-Key header or `?api_key=`."""
-    return request.headers.get("x-api-key") or request.query_params.get("api_key")
+    """The request's API key: the X-API-Key header, or `?api_key=` where a browser must follow a link
+    (map pages, tiles, app pages; see api/middleware/keygate.py)."""
+    from api.middleware.keygate import query_key, url_key_allowed
+
+    key = request.headers.get("x-api-key")
+    if key or not url_key_allowed(request.url.path):
+        return key
+    return query_key(request.scope.get("query_string", b""))
 
 
 def require(capability: str) -> Callable[[Request], str]:
     """A dependency that admits a request whose API key's role has `capability`; returns the role.
-    Missing or unknown key: 401; a role that may not do this: 403. Async (no thread hop) because the
-    answer almost always comes from the in-process cache; a miss costs one short query."""
+    Missing or unknown key: 401 (normally already answered by the key gate, before the body is read,
+    which leaves the role in the request state); a role that may not do this: 403."""
 
-    async def check(request: Request, engine: Engine = Depends(get_db)) -> str:
-        key = api_key_from(request)
-        if not key:
-            raise HTTPException(401, "an API key is needed in the X-API-Key header",
-                                headers={"WWW-Authenticate": "X-API-Key"})
-        cache = request.app.state.key_cache
-        hit = cache.get(key)
-        if hit is not None and time.monotonic() - hit[1] < KEY_CACHE_SECONDS:
-            role = hit[0]
-        else:
-            with session_scope(engine) as session:
-                role = keys.role_of(session, key)
+    async def check(request: Request) -> str:
+        from api.middleware.roles import role_for
+
+        role = getattr(request.state, "role", None)
+        if role is None:  # a route outside the key gate's paths
+            key = api_key_from(request)
+            if not key:
+                raise HTTPException(401, "an API key is needed in the X-API-Key header",
+                                    headers={"WWW-Authenticate": "X-API-Key"})
+            role = await role_for(request.app, key)
             if role is None:
-                cache.pop(key, None)
                 raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "X-API-Key"})
-            cache[key] = (role, time.monotonic())
+            request.state.role, request.state.key_prefix = role, key[:10]
         if not keys.allows(role, capability):
             raise HTTPException(403, forbidden(role, capability))
-        request.state.role, request.state.key_prefix = role, key[:10]
         return role
 
     return check

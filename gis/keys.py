@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from sqlalchemy import text
@@ -23,7 +24,8 @@ class UnknownRole(ValueError):
     """A key request that names an unknown role."""
 
 
-def _hash(key: str) -> str:
+def hash_key(key: str) -> str:
+    """The SHA-256 hex digest under which a key is stored, looked up and cached."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -33,7 +35,7 @@ def create(session: Session, role: str) -> str:
         raise UnknownRole(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     key = "wg_" + secrets.token_urlsafe(24)
     session.execute(text("INSERT INTO api_key (prefix, key_hash, role, revoked) VALUES (:p, :h, :r, false)"),
-                    {"p": key[:10], "h": _hash(key), "r": role})
+                    {"p": key[:10], "h": hash_key(key), "r": role})
     return key
 
 
@@ -41,8 +43,23 @@ def role_of(session: Session, key: str | None) -> str | None:
     """The role of a valid, unrevoked key, else None."""
     if not key:
         return None
-    return session.execute(text("SELECT role FROM api_key WHERE key_hash = :h AND NOT revoked"),
-                           {"h": _hash(key)}).scalar()
+    return role_of_hash(session, hash_key(key))
+
+
+def role_of_hash(session: Session, digest: str) -> str | None:
+    """The role of the unrevoked key stored under `digest`, else None. The index finds the row by hash;
+    the stored hash is then compared in constant time, so no step compares a secret byte by byte."""
+    row = session.execute(text("SELECT key_hash, role FROM api_key WHERE key_hash = :h AND NOT revoked"),
+                          {"h": digest}).first()
+    if row is None or not hmac.compare_digest(row[0].encode("ascii"), digest.encode("ascii")):
+        return None
+    return row[1]
+
+
+def revoke(session: Session, key: str) -> bool:
+    """Revoke a key (it stops working within the cache time, WANGGE_KEY_CACHE_S); False if unknown."""
+    return session.execute(text("UPDATE api_key SET revoked = true WHERE key_hash = :h"),
+                           {"h": hash_key(key)}).rowcount > 0
 
 
 def allows(role: str, capability: str) -> bool:

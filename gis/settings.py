@@ -33,6 +33,19 @@ class Settings(BaseSettings):
     max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
     db_connect_timeout_s: int = Field(3, description="give up connecting to the database after this long (then 503)")
     db_pool_timeout_s: float = Field(5.0, description="wait at most this long for a pooled connection (then 503)")
+    # Limits checked before work (api/limits.py, gis/importers/common.py)
+    max_body_mb: float = Field(16.0, gt=0, description="largest JSON (non-multipart) request body; more: 413")
+    max_upload_mb: float = Field(64.0, gt=0, description="largest multipart upload; more: 413")
+    max_unzipped_mb: float = Field(256.0, gt=0, description="largest total uncompressed size of a zipped upload")
+    max_zip_members: int = Field(100, gt=0, description="most files in a zipped upload")
+    key_failures_max: int = Field(10, gt=0, description="wrong API keys one client (IP) may send per minute; "
+                                                       "then 429 for key_block_s")
+    key_block_s: float = Field(60.0, gt=0, description="how long a client that sent too many wrong keys waits")
+    key_cache_s: float = Field(30.0, ge=0, description="a key's role is cached this long (a revoked key stops "
+                                                       "working within this time)")
+    trim_after_mb: float = Field(32.0, ge=0, description="when a request leaves a worker this many MB above its "
+                                                         "size after the last trim, give freed heap back to the "
+                                                         "OS (glibc malloc_trim); 0 = never")
 
     @property
     def home_abs(self) -> Path:

@@ -88,22 +88,30 @@ def propose_merge(body: dict = Body(..., examples=[{"grids": ["370102001001003",
     return _propose_made(engine, settings, role, asked.merge, grids)
 
 
+def _save(src, path) -> None:
+    """Copy an upload (already spooled by the form parser) to `path` in 1 MB pieces."""
+    import shutil
+
+    with open(path, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+
+
 @router.post("/redraws/file")
 async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPackage or a zipped Shapefile"),
                        level: str = Form("grid"), parent: str = Form(...), code_field: str | None = Form(None),
                        name_field: str | None = Form(None), role: str = Depends(require("redraw")),
                        engine: Engine = Depends(get_db), settings: Settings = Depends(get_settings_dep)):
-    """A proposal uploaded as a file in any CRS it declares (multipart form: file, level, parent)."""
+    """A proposal uploaded as a file in any CRS it declares (multipart form: file, level, parent). Its
+    size is capped by WANGGE_MAX_UPLOAD_MB, a zip's by WANGGE_MAX_UNZIPPED_MB / WANGGE_MAX_ZIP_MEMBERS."""
     import tempfile
     from pathlib import Path
 
     suffix = Path(file.filename or "upload").suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg", ".zip", ".kml", ".gml", ".fgb"):
         raise Invalid("file", f"{file.filename!r}; send GeoJSON, GeoPackage or a zipped Shapefile")
-    data = await file.read()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="wangge-upload-") as tmp:
         path = Path(tmp) / f"proposal{suffix}"
-        path.write_bytes(data)
+        await run_in_threadpool(_save, file.file, path)
         return await run_in_threadpool(_propose_made, engine, settings, role,
                                        lambda _session: asked.from_file(path, level, parent, code_field, name_field,
                                                                        max_vertices=settings.max_vertices))

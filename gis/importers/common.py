@@ -1,6 +1,8 @@
 """What every importer shares: the refusal that lists every bad feature, reading files, CRS checks."""
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,15 +28,76 @@ class ImportRefused(ValueError):
         return "\n".join(lines)
 
 
-def read_frame(path: Path | str) -> gpd.GeoDataFrame:
-    """Any OGR-readable file as a GeoDataFrame; a clear refusal when it cannot be read."""
+READABLE = ".geojson, .json, .gpkg, .kml, .gml, .fgb or a zipped Shapefile (.shp, .shx, .dbf, .prj)"
+INSIDE_ZIP = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".gml", ".fgb")
+MB = 1024 * 1024
+
+
+def read_frame(path: Path | str, name: str | None = None, max_unzipped_mb: float | None = None,
+               max_members: int | None = None) -> gpd.GeoDataFrame:
+    """Any OGR-readable file, or a zip holding one, as a GeoDataFrame; a clear refusal naming `name`
+    (default: the path) when it cannot be read. A zip's member count and total uncompressed size are
+    capped (WANGGE_MAX_ZIP_MEMBERS, WANGGE_MAX_UNZIPPED_MB) before anything is extracted, and the
+    extraction itself stops at the cap, whatever the zip's headers claim."""
     path = Path(path)
+    name = name or str(path)
     if not path.exists():
-        raise ImportRefused(f"{path}: no such file")
+        raise ImportRefused(f"{name}: no such file")
+    if zipfile.is_zipfile(path):
+        with tempfile.TemporaryDirectory(prefix="wangge-unzip-") as tmp:
+            return _read(_unzip(path, Path(tmp), name, max_unzipped_mb, max_members), name)
+    if path.suffix.lower() == ".zip":
+        raise ImportRefused(f"{name}: not a readable zip file; send {READABLE}")
+    return _read(path, name)
+
+
+def _read(path: Path, name: str) -> gpd.GeoDataFrame:
+    """Read one spatial file; library messages (GDAL's, numpy's) never reach the user."""
     try:
-        return gpd.read_file(path)
-    except Exception as exc:  # pyogrio/GDAL raise many kinds; the message is what matters
-        raise ImportRefused(f"{path}: cannot be read as a spatial file: {exc}") from exc
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio/GDAL raise many kinds, with server paths in their text
+        raise ImportRefused(f"{name}: cannot be read as a spatial file; send {READABLE}") from exc
+    if frame.empty:
+        raise ImportRefused(f"{name}: the file holds no features")
+    return frame
+
+
+def _unzip(path: Path, into: Path, name: str, max_unzipped_mb: float | None, max_members: int | None) -> Path:
+    """Extract a zip's files (flat, by base name) under the caps; the spatial file to read."""
+    from gis.settings import get_settings
+
+    s = get_settings()
+    cap_mb = s.max_unzipped_mb if max_unzipped_mb is None else max_unzipped_mb
+    cap_n = s.max_zip_members if max_members is None else max_members
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if len(members) > cap_n:
+                raise ImportRefused(f"{name}: the zip holds {len(members)} files; at most {cap_n} "
+                                    f"(WANGGE_MAX_ZIP_MEMBERS)")
+            declared = sum(m.file_size for m in members)
+            if declared > cap_mb * MB:
+                raise ImportRefused(f"{name}: the zip unpacks to {declared / MB:.4g} MB; at most {cap_mb:g} MB "
+                                    f"(WANGGE_MAX_UNZIPPED_MB)")
+            budget = int(cap_mb * MB)
+            for m in members:
+                base = Path(m.filename.replace("\\", "/")).name
+                if not base or base.startswith("."):
+                    continue
+                with zf.open(m) as src, open(into / base, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise ImportRefused(f"{name}: the zip unpacks to more than {cap_mb:g} MB "
+                                                f"(WANGGE_MAX_UNZIPPED_MB)")
+                        dst.write(chunk)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
+        raise ImportRefused(f"{name}: not a readable zip file; send {READABLE}") from exc
+    found = sorted((p for p in into.iterdir() if p.suffix.lower() in INSIDE_ZIP),
+                   key=lambda p: (INSIDE_ZIP.index(p.suffix.lower()), p.name))
+    if not found:
+        raise ImportRefused(f"{name}: the zip holds no spatial file; send {READABLE}")
+    return found[0]
 
 
 def to_wgs84(frame: gpd.GeoDataFrame, path) -> gpd.GeoDataFrame:

@@ -60,8 +60,9 @@ def test_keys_are_required_and_roles_checked(client):
                        headers={"X-API-Key": client.keys["consumer"]}).status_code == 403
     assert client.post(f"/v1/generations/{client.gen}/activate",
                        headers={"X-API-Key": client.keys["planner"]}).status_code == 200
-    # the key may also come as ?api_key= (for map links)
-    assert client.get(f"/v1/locate?lon=117.001&lat=36.601&api_key={client.keys['consumer']}").status_code == 200
+    # a key in the URL is for map links only (tests/api/test_keys.py); on /v1 it must be a header
+    r = client.get(f"/v1/locate?lon=117.001&lat=36.601&api_key={client.keys['consumer']}")
+    assert r.status_code == 401 and "X-API-Key header" in r.json()["detail"]
 
 
 def test_locate_full_chain_staff_masked_and_stations(client):

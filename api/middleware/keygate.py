@@ -1,0 +1,123 @@
+"""The key gate: every keyed route's API key is checked before its body is read.
+
+- Keyed paths: `/v1`, `/maps`, `/tiles`, `/app`, `/ogc` (the routes themselves still check the role).
+- `?api_key=` only where a browser must follow a link (`/maps/`, `/tiles/`, `/app/`); elsewhere 401
+  naming the X-API-Key header.
+- A client (IP) that sends `WANGGE_KEY_FAILURES_MAX` wrong keys within a minute gets 429 with
+  Retry-After for `WANGGE_KEY_BLOCK_S`, whatever key it sends meanwhile (a correct key answered
+  differently would tell a guesser it guessed right). Counted per worker, in process.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from urllib.parse import parse_qsl
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers
+
+from api.middleware.answer import send_json, settings_of
+from api.middleware.roles import role_for
+
+KEYED = ("/v1", "/maps", "/tiles", "/app", "/ogc")
+URL_KEY_OK = ("/maps/", "/tiles/", "/app/")
+WINDOW_S = 60.0
+AUTH = {"WWW-Authenticate": "X-API-Key"}
+
+
+def keyed(path: str) -> bool:
+    """Whether `path` needs an API key."""
+    return any(path == p or path.startswith(p + "/") for p in KEYED)
+
+
+def url_key_allowed(path: str) -> bool:
+    """Whether a key may come as `?api_key=` on `path` (pages and tiles a browser opens from a link)."""
+    return path.startswith(URL_KEY_OK)
+
+
+def query_key(query_string: bytes) -> str | None:
+    """The `api_key` query parameter, if any."""
+    if b"api_key" not in query_string:
+        return None
+    for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if k == "api_key":
+            return v
+    return None
+
+
+class FailureGuard:
+    """Wrong keys per client within a sliding minute; a client over the limit waits (per worker)."""
+
+    def __init__(self, max_failures: int, block_s: float, window_s: float = WINDOW_S):
+        self.max_failures, self.block_s, self.window_s = max_failures, block_s, window_s
+        self._fails: dict[str, deque] = {}
+        self._until: dict[str, float] = {}
+
+    def wait_s(self, client: str, now: float | None = None) -> float:
+        """Seconds `client` must still wait (0 = not blocked)."""
+        now = time.monotonic() if now is None else now
+        until = self._until.get(client)
+        if until is None:
+            return 0.0
+        if until <= now:
+            del self._until[client]
+            return 0.0
+        return until - now
+
+    def fail(self, client: str, now: float | None = None) -> None:
+        """Count one wrong key from `client`; block it once it reaches the limit."""
+        now = time.monotonic() if now is None else now
+        q = self._fails.setdefault(client, deque())
+        q.append(now)
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        if len(q) >= self.max_failures:
+            self._until[client] = now + self.block_s
+            del self._fails[client]
+        if len(self._fails) > 10_000:  # many clients: forget those with no failure in the window
+            self._fails = {c: d for c, d in self._fails.items() if d and d[-1] > now - self.window_s}
+
+
+class KeyGate:
+    """401 / 429 before the body is read; the role found is left in the request state for `require`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        """Admit a request on a keyed path only with a valid key, from a client not blocked."""
+        if scope["type"] != "http" or not keyed(scope["path"]):
+            return await self.app(scope, receive, send)
+        app = scope["app"]
+        guard = _guard(app)
+        client = (scope.get("client") or ("?", 0))[0]
+        wait = guard.wait_s(client)
+        if wait > 0:
+            return await send_json(send, 429, f"too many wrong API keys from this client; try again in "
+                                              f"{int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)})
+        in_url = query_key(scope.get("query_string", b""))
+        if in_url is not None and not url_key_allowed(scope["path"]):
+            return await send_json(send, 401, "api_key: a key in the URL is accepted only on map pages, tiles "
+                                              "and app pages; send it in the X-API-Key header", AUTH)
+        key = Headers(scope=scope).get("x-api-key") or in_url
+        if not key:
+            return await send_json(send, 401, "an API key is needed in the X-API-Key header", AUTH)
+        try:
+            role = await role_for(app, key)
+        except SQLAlchemyError:  # the database is down: a key not in the cache cannot be checked now
+            return await send_json(send, 503, "the database is unreachable, so the API key cannot be checked; "
+                                              "try again shortly", {"Retry-After": "5"})
+        if role is None:
+            guard.fail(client)
+            return await send_json(send, 401, "unknown or revoked API key", AUTH)
+        state = scope.setdefault("state", {})
+        state["role"], state["key_prefix"] = role, key[:10]
+        await self.app(scope, receive, send)
+
+
+def _guard(app) -> FailureGuard:
+    guard = getattr(app.state, "key_guard", None)
+    if guard is None:
+        s = settings_of(app)
+        guard = app.state.key_guard = FailureGuard(s.key_failures_max, s.key_block_s)
+    return guard
