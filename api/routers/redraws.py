@@ -110,7 +110,9 @@ async def propose_file(file: UploadFile = File(..., description="GeoJSON, GeoPac
     if suffix not in (".geojson", ".json", ".gpkg", ".zip", ".kml", ".gml", ".fgb"):
         raise Invalid("file", f"{file.filename!r}; send GeoJSON, GeoPackage or a zipped Shapefile")
     with tempfile.TemporaryDirectory(prefix="wangge-upload-") as tmp:
-        path = Path(tmp) / f"proposal{suffix}"
+        # saved under the planner's own file name (its last part only), so that an error names the file
+        # they sent; the error table cuts the temporary folder from any message
+        path = Path(tmp) / (Path(file.filename or "").name or f"proposal{suffix}")
         await run_in_threadpool(_save, file.file, path)
         return await run_in_threadpool(_propose_made, engine, settings, role,
                                        lambda _session: asked.from_file(path, level, parent, code_field, name_field,

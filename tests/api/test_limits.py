@@ -247,7 +247,7 @@ def _settles_within(pid: int, ceiling: float, polls: int = 60) -> float:
 
 
 def test_worker_memory_comes_back_after_heavy_requests(engine, pg_url):
-    """`wangge serve` on the small demo: after each heavy request (a 14 MB proposal of 350,000 vertices
+    """`wangge serve` on the small demo: after each heavy request (a proposal of 199,000 vertices, just under WANGGE_MAX_VERTICES
     and its before/after map, a 15 MB body, 100,000 points, a batch of long addresses, bodies refused
     at 413) the worker is back within 200 MB of its warmed-up baseline."""
     import math
@@ -300,9 +300,9 @@ def test_worker_memory_comes_back_after_heavy_requests(engine, pg_url):
         baseline = _rss_mb(proc.pid)
         ceiling = baseline + 200
 
-        big = post("/v1/redraws", proposal(350_000))
+        big = post("/v1/redraws", proposal(199_000))
         assert big.status_code == 200, big.text[:300]
-        heavy = [("proposal of 350,000 vertices", None),
+        heavy = [("proposal of 199,000 vertices", None),
                  ("its before/after map", lambda: c.get(f"/maps/redraws/{big.json()['id']}")),
                  ("a 15 MB body", lambda: post("/v1/locate", json.dumps(
                      {"points": [[cx, cy]], "pad": "x" * 15_000_000}).encode())),

@@ -71,7 +71,7 @@ def demo(engine, pg_url):
 
 
 def fill(path: str, params: dict) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: params[m.group(1)], path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: params[m.group(1)], path)
 
 
 def call(c, method: str, url: str, key: str | None):
