@@ -39,7 +39,7 @@ class BodyLimit:
                 return await send_json(send, 400, "Content-Length: not a whole number of bytes")
             if int(length) > cap:
                 return await send_json(send, 413, f"the body is {_mb(int(length))}; {kind} may be at most "
-                                                  f"{_mb(cap)} ({setting})")
+                                                  f"{_mb(cap)} ({setting})", field="body")
             return await self.app(scope, receive, send)
         if headers.get("transfer-encoding") is None:
             return await self.app(scope, receive, send)
@@ -66,7 +66,7 @@ class _Streamed:
                     self.refused = True
                     if not self.started:
                         self.started = True
-                        await send_json(send, 413, self.message)
+                        await send_json(send, 413, self.message, field="body")
                     return {"type": "http.disconnect"}
             return msg
 

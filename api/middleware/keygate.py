@@ -94,22 +94,23 @@ class KeyGate:
         wait = guard.wait_s(client)
         if wait > 0:
             return await send_json(send, 429, f"too many wrong API keys from this client; try again in "
-                                              f"{int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)})
+                                              f"{int(wait) + 1} s", {"Retry-After": str(int(wait) + 1)},
+                                   field="X-API-Key")
         in_url = query_key(scope.get("query_string", b""))
         if in_url is not None and not url_key_allowed(scope["path"]):
             return await send_json(send, 401, "api_key: a key in the URL is accepted only on map pages, tiles "
                                               "and app pages; send it in the X-API-Key header", AUTH)
         key = Headers(scope=scope).get("x-api-key") or in_url
         if not key:
-            return await send_json(send, 401, "an API key is needed in the X-API-Key header", AUTH)
+            return await send_json(send, 401, "an API key is needed in the X-API-Key header", AUTH, field="X-API-Key")
         try:
             role = await role_for(app, key)
         except SQLAlchemyError:  # the database is down: a key not in the cache cannot be checked now
             return await send_json(send, 503, "the database is unreachable, so the API key cannot be checked; "
-                                              "try again shortly", {"Retry-After": "5"})
+                                              "try again shortly", {"Retry-After": "5"}, field="database")
         if role is None:
             guard.fail(client)
-            return await send_json(send, 401, "unknown or revoked API key", AUTH)
+            return await send_json(send, 401, "unknown or revoked API key", AUTH, field="X-API-Key")
         state = scope.setdefault("state", {})
         state["role"], state["key_prefix"] = role, key[:10]
         await self.app(scope, receive, send)

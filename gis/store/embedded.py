@@ -218,9 +218,26 @@ def _lock(lay: Layout, create_home: bool = True):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _dead_postmaster(lay: Layout) -> bool:
+    """Whether postmaster.pid names a server that is dead but not yet reaped (a zombie, as after a SIGKILL
+    where no init reaps orphans): `pg_ctl status` and the server's own lock checks see it alive, so its
+    lock files would block every restart. Such lock files are removed."""
+    pid_file = lay.data / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    if state not in ("Z", "X"):
+        return False
+    pid_file.unlink(missing_ok=True)
+    (lay.socket_dir / f".s.PGSQL.{PORT}.lock").unlink(missing_ok=True)  # holds the same dead pid
+    return True
+
+
 def is_running(lay: Layout, bins: Binaries | None = None) -> bool:
     """Whether the cluster at `lay` is initialised and its server is up."""
-    if not (lay.data / "PG_VERSION").exists():
+    if not (lay.data / "PG_VERSION").exists() or _dead_postmaster(lay):
         return False
     bins = bins or find_binaries()
     return _run([str(bins.bindir / "pg_ctl"), "-D", str(lay.data), "status"], check=False).returncode == 0
