@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sqlalchemy.exc import DataError
+
 from gis import keys
 from gis.address.geocode import NoAddressNear
 from gis.command.hotspots import HotspotError
@@ -160,10 +162,18 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error", "error_id": error_id}, status_code=500)
 
 
+async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a value the database refuses to store or compare (a NUL character in text, a number out of
+    its column's range): the client's input, said in plain words, never the driver's message."""
+    return JSONResponse(error_body("request: a value holds a character the database cannot store (NUL, "
+                                   "\\u0000) or a number out of range"), status_code=422)
+
+
 def install(app: FastAPI, status_codes: dict[type[Exception], int] | None = None) -> None:
     """Register the error table's handlers, the validation and HTTP-exception shapes, and the 500."""
     for cls, status in (status_codes or STATUS_CODES).items():
         app.add_exception_handler(cls, _domain_handler(status))
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

@@ -58,12 +58,15 @@ def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k"
     k = body.get("k")
     if k is not None and not isinstance(k, int):
         raise Invalid("k", "a whole number of grids")
+    seed = body.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise Invalid("seed", f"{str(seed)[:20]!r} is not a whole number 0..4294967295")
     tol = body.get("tolerance", 0.10)
     if not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise Invalid("tolerance", "a share between 0 and 1 (0.10 = ±10 %)")
     return _propose_made(engine, settings, role, asked.auto, str(body.get("parent", "")), k,
                          (settings.grid_households_min, settings.grid_households_max), float(tol),
-                         int(body.get("seed", 0)))
+                         seed)
 
 
 @router.post("/redraws/split")

@@ -119,7 +119,13 @@ def app_client(clean_db, pg_url):
     def boom():
         raise ZeroDivisionError("/home/wangge/gis/secret.py division by zero")
 
+    from gis import keys as gkeys
+    from gis.store.db import session_scope
+
+    with session_scope(clean_db) as s:
+        admin = gkeys.create(s, "admin")
     with TestClient(app, raise_server_exceptions=False) as c:
+        c.admin = {"X-API-Key": admin}  # /v1 answers 401 before routing without a key
         yield c
 
 
@@ -127,14 +133,14 @@ def test_the_real_app_answers_every_error_in_the_one_shape(app_client, caplog):
     r = app_client.get("/v1/locate?lon=117&lat=36")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "X-API-Key"
     assert isinstance(r.json()["detail"], str) and r.json()["errors"][0]["message"]
-    r = app_client.get("/v1/no-such-route")
+    r = app_client.get("/v1/no-such-route", headers=app_client.admin)
     assert r.status_code == 404 and "/v1/no-such-route" in r.json()["detail"]
     assert r.json()["errors"] == [{"field": "request", "message": r.json()["detail"]}]
-    r = app_client.get("/v1/redraws/5/commit")
+    r = app_client.get("/v1/redraws/5/commit", headers=app_client.admin)
     assert r.status_code == 405 and "POST" in r.headers["allow"]
     assert r.json()["detail"].startswith("GET is not allowed")
     with caplog.at_level(logging.ERROR, logger="wangge"):
-        r = app_client.get("/v1/test-only-boom")
+        r = app_client.get("/v1/test-only-boom", headers=app_client.admin)
     assert r.status_code == 500 and set(r.json()) == {"detail", "error_id"}
     assert "secret" not in r.text and "division" not in r.text
     assert r.json()["error_id"] in caplog.text and "ZeroDivisionError" in caplog.text
@@ -162,3 +168,11 @@ def test_validation_errors_name_the_field_and_a_body_that_is_not_json():
     assert r.status_code == 422 and r.json()["errors"] == [{"field": "body", "message": "not valid JSON (at character 1)"}]
     r = c.post("/b")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"
+
+
+def test_a_nul_character_is_a_422_not_a_500(app_client):
+    """Text the database cannot store (NUL) answers 422 in plain words, wherever it reaches PostgreSQL."""
+    for r in (app_client.get("/v1/requests", params={"grid": "A\x00B"}, headers=app_client.admin),
+              app_client.post("/v1/redraws/split", json={"grid": "A\x00A", "parts": 2}, headers=app_client.admin)):
+        assert r.status_code == 422, r.text
+        assert "NUL" in r.json()["detail"] and "psycopg" not in r.text

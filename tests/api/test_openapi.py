@@ -154,17 +154,17 @@ def test_literal_paths_answer_405_with_every_method(client):
     assert client.get("/v1/redraws/999999").status_code == 404
 
 
-# Failure classes the schemathesis run still finds in other slices' code (error handling, unchecked
-# filters, NUL bytes reaching PostgreSQL): server errors (ST101/ST102) and their text/plain bodies
-# (ST104/ST105), schema-violating input accepted (ST201) and schema-valid input refused (ST202).
-# The lead removes a code from here when the fix is merged; every other class must stay at zero.
-PENDING = {"ST101", "ST102", "ST104", "ST105", "ST201", "ST202"}
+# Failure classes still open: schema-violating input accepted (ST201: lax integers, e.g. `true` read
+# as 1) and schema-valid input refused (ST202: rules across fields that a schema cannot say, listed in
+# each operation's `x-rules`). Every other class, server errors included, must stay at zero.
+PENDING = {"ST201", "ST202"}
 
 
 def test_short_schemathesis_run_against_the_demo(demo, pg_url):
     from bench.fuzz import run_schemathesis, serve
 
-    env = dict(os.environ, WANGGE_DATABASE_URL=pg_url, PYTHONPATH=os.getcwd())
+    # the fuzzer sends many wrong keys on purpose: the per-client throttle (429) would hide the answers
+    env = dict(os.environ, WANGGE_DATABASE_URL=pg_url, PYTHONPATH=os.getcwd(), WANGGE_KEY_FAILURES_MAX="1000000")
     server, url = serve(env)
     try:
         rc, out, fails = run_schemathesis(url, demo["keys"]["admin"], 20, "examples,coverage,fuzzing,stateful",
