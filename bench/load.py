@@ -317,6 +317,8 @@ def run_locust(base: str, data_file: Path, mix: str, seconds: int, users: int, p
         for row in csv.DictReader(f):
             m = re.search(r"status (\d+)", row["Error"])
             status = m.group(1) if m else row["Error"][:80]
+            if status == "0":
+                status = "no answer in 30 s or connection reset"
             for name in (row["Name"], "all"):
                 by = routes.setdefault(name, {"by_status": {}})["by_status"]
                 by[status] = by.get(status, 0) + int(row["Occurrences"])
@@ -471,6 +473,9 @@ def main() -> int:
         ready = "-" if m["ready_mb"] is None else f"{m['ready_mb']:.0f} MB"
         print(f"  worker {pid}: ready {ready}; start {m['start_mb']:.0f} MB, max {m['max_mb']:.0f} MB, "
               f"end {m['end_mb']:.0f} MB, growth {m['growth_pct']:+.1f} % ({m['samples']} samples)")
+    started = [pid for pid in memory if memory[pid]["ready_mb"] is None]
+    if started:
+        print(f"  workers restarted by uvicorn during the run (dead or unresponsive): {len(started)}")
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (the machine's other users share these cores)")
     if args.json_out:
         args.json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")

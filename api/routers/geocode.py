@@ -1,6 +1,7 @@
 """GET/POST /v1/geocode and GET /v1/reverse: addresses as residents type them → registry places."""
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import numpy as np
@@ -27,13 +28,20 @@ def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
         if engine_ is loc:
             kept.append(kept.pop(i))  # most recent last
             return gc
-    gc = load_geocoder(request.app.state.engine, loc)
-    kept.append((loc, gc))
-    del kept[:-GEOCODERS_KEPT]
+    # one build at a time: on a cold worker every concurrent request built its own geocoder (the city's
+    # takes ~10 s and ~330 MB each), which exhausted the pool and memory under load (bench/load.py)
+    with _BUILD:
+        for engine_, gc in kept:
+            if engine_ is loc:
+                return gc
+        gc = load_geocoder(request.app.state.engine, loc)
+        kept.append((loc, gc))
+        del kept[:-GEOCODERS_KEPT]
     return gc
 
 
 GEOCODERS_KEPT = 2
+_BUILD = threading.Lock()
 
 
 @router.get("/geocode")
