@@ -5,7 +5,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, methods, middleware, openapi, unavailable
+from api import docs, errors, methods, middleware, openapi, unavailable  # docs: offline /docs and /redoc
+from api.routers import ceiling  # /health/live, the constant route
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
@@ -39,7 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine_cache.close()
 
     app = FastAPI(title="网格 Wangge", version="0.1.0", lifespan=lifespan,
-                  description="Grid management: locate, areas, stations, requests, redraws, maps.")
+                  description="Grid management: locate, areas, stations, requests, redraws, maps.",
+                  docs_url=None, redoc_url=None)  # /docs and /redoc come from api.docs, offline
     errors.install(app)
     unavailable.install(app)
     openapi.install(app)
@@ -48,5 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
                    maps, tiles):
         app.include_router(module.router)
+    app.include_router(ceiling.router)
+    app.include_router(docs.router)
     mount_static(app)
     return app

@@ -1,6 +1,7 @@
 """Shared FastAPI dependencies: the database engine, the locate engine, and API-key roles."""
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from fastapi import Depends, HTTPException, Request
@@ -34,6 +35,7 @@ async def get_rules(request: Request):
     return request.app.state.rules
 
 
+_GEOCODER_BUILD = threading.Lock()
 GEOCODERS_KEPT = 2  # the active map's geocoder and one asked for history (generation=/at=)
 
 
@@ -51,9 +53,15 @@ def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
         if engine_ is loc:
             kept.append(kept.pop(i))  # most recent last
             return gc
-    gc = load_geocoder(request.app.state.engine, loc)
-    kept.append((loc, gc))
-    del kept[:-GEOCODERS_KEPT]
+    # one build at a time: on a cold worker every concurrent request built its own geocoder (the city's
+    # takes ~10 s and ~330 MB each), which exhausted the pool and memory under load (bench/load.py)
+    with _GEOCODER_BUILD:
+        for engine_, gc in kept:
+            if engine_ is loc:
+                return gc
+        gc = load_geocoder(request.app.state.engine, loc)
+        kept.append((loc, gc))
+        del kept[:-GEOCODERS_KEPT]
     return gc
 
 
