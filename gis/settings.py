@@ -30,6 +30,8 @@ class Settings(BaseSettings):
                                                            "0 = never (run `wangge requests escalate` instead)")
     hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
     reverse_max_m: float = Field(250.0, gt=0, description="reverse geocoding answers no address farther than this")
+    pinyin_folds: str = Field("southwest", description="the sounds this city's residents fold when typing "
+                              "pinyin: a preset (none, southwest, south) or pairs like n-l,f-h,in-ing,z-zh")
     max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
 
     @property

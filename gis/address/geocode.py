@@ -1,7 +1,9 @@
 """The geocoder: free text → registry addresses, with a calibrated score, a precision level and an honest
-`confident` flag. Exact components first (road + house number, estate + building + unit), fuzzy names
-(rapidfuzz) only for the road and estate vocabularies, and a number the registry lacks falls back to its
-road — never to another building.
+`confident` flag. Exact components first (road + house number, estate + building + unit); then names as a
+pinyin keyboard spells them (same toneless pinyin, or the same once the city's dialect folds apply — a
+weaker match that is confident only when an exactly named part agrees); then fuzzy names (rapidfuzz) for
+the road and estate vocabularies. A number the registry lacks falls back to its road — never to another
+building — and whatever place can be made out is named at its level: nothing only for text with no place.
 """
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.locate.index import M_PER_DEG
+from gis.address.pinyin import Folds, PinyinIndex, parse_folds
 from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
 
 LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
 FUZZY_MIN = 75
+PINYIN_Q = {True: 0.85, False: 0.75}  # a name matched through toneless pinyin, or only once folded
 _ROAD_RE = re.compile(r"([^\d]{2,10}?(?:大道|路|街|巷))")
 _ESTATE_RE = re.compile(r"([^\d]{2,10}?(?:" + "|".join(ESTATE_SUFFIXES) + "))")
 
@@ -50,8 +54,10 @@ class Registry:
 class Geocoder:
     """Free text → registry places, over in-memory lookups by road + number, estate and area names."""
 
-    def __init__(self, reg: Registry, areas: dict[str, tuple[str, str, float, float]] | None = None):
-        """areas: normalised name → (level, code, name, lon, lat) for districts, streets and communities."""
+    def __init__(self, reg: Registry, areas: dict[str, tuple[str, str, float, float]] | None = None,
+                 folds: Folds | None = None):
+        """areas: normalised name → (level, code, name, lon, lat) for districts, streets and communities;
+        folds: the city's dialect folds (WANGGE_PINYIN_FOLDS) for the pinyin keys of every name."""
         self.r = reg
         self.areas = areas or {}
         self.by_road_house = defaultdict(list)
@@ -67,6 +73,10 @@ class Geocoder:
         self.roads = sorted(self.by_road, key=len, reverse=True)
         self.estates = sorted(self.by_estate, key=len, reverse=True)
         self.area_names = sorted(self.areas, key=len, reverse=True)
+        self.folds = folds or Folds()
+        self.road_py = PinyinIndex(self.roads, self.folds)
+        self.estate_py = PinyinIndex([e for e in self.estates if len(e) >= 2], self.folds)
+        self.area_py = PinyinIndex(self.area_names, self.folds)
         self._tree = None
 
     # -- finding names ------------------------------------------------------------------------------
@@ -78,34 +88,55 @@ class Geocoder:
                 s = s.replace(name, "")
         return found, s
 
-    def _road(self, s: str, house: str | None, estate: str | None) -> tuple[str | None, float, str]:
-        """The road named in `s`: an exact name, else among the close ones by edit ratio, preferring one
-        that has the house number asked for — in the estate asked for."""
+    def _road(self, s: str, house: str | None, estate: str | None) -> tuple[str | None, float, str, str | None]:
+        """The road named in `s` and how: an exact name, else one it spells in pinyin, else among the close
+        ones by edit ratio — preferring one that has the house number asked for, in the estate asked for.
+        Returns (road, match quality, the text left, "exact" | "pinyin" | "fuzzy" | "ambiguous" | None)."""
         for rd in self.roads:
             if rd in s:
-                return rd, 1.0, s.replace(rd, "", 1)
+                return rd, 1.0, s.replace(rd, "", 1), "exact"
+
+        def agreement(name):
+            rows = self.by_road_house.get((name, house), []) if house else []
+            agrees = bool(estate) and any(estate_core(self.r.estate[i]) == estate for i in rows)
+            return agrees, bool(rows)
+
+        hits = self.road_py.find(s)
+        if hits:
+            ranked = sorted(((agreement(n) + (ok, j - i), i, j, n) for i, j, n, ok in hits), reverse=True)
+            best = ranked[0]
+            tie = len(ranked) > 1 and ranked[1][0] == best[0] and ranked[1][3] != best[3]
+            return best[3], PINYIN_Q[best[0][2]], s[:best[1]] + s[best[2]:], "ambiguous" if tie else "pinyin"
         m = _ROAD_RE.search(s)
         if m and self.roads:
             near = process.extract(m.group(1), self.roads, scorer=fuzz.ratio, limit=40, score_cutoff=FUZZY_MIN)
             if near:
-                def rank(n):
-                    rows = self.by_road_house.get((n[0], house), []) if house else []
-                    agrees = bool(estate) and any(estate_core(self.r.estate[i]) == estate for i in rows)
-                    return (agrees, bool(rows), n[1])
-                best = max(near, key=rank)
-                return best[0], best[1] / 100, s.replace(m.group(1), "", 1)
-        return None, 0.0, s
+                best = max(near, key=lambda n: agreement(n[0]) + (n[1],))
+                return best[0], best[1] / 100, s.replace(m.group(1), "", 1), "fuzzy"
+        return None, 0.0, s, None
 
     def _estate(self, s: str) -> tuple[str | None, float]:
+        """The estate named exactly in `s` (its name without suffix is enough)."""
         for core in self.estates:
             if len(core) >= 2 and core in s:
                 return core, 1.0
+        return None, 0.0
+
+    def _estate_inexact(self, s: str) -> tuple[str | None, float, str | None]:
+        """An estate `s` spells in pinyin (followed by an estate word, a number or the end, so a road's or
+        a community's characters are not read as one), else the closest by edit ratio."""
+        hits = [(j - i, ok, n) for i, j, n, ok in self.estate_py.find(s)
+                if j == len(s) or s[j].isdigit() or s.startswith(ESTATE_SUFFIXES, j)]
+        if hits:
+            hits.sort(reverse=True)
+            tie = len(hits) > 1 and hits[1][:2] == hits[0][:2] and hits[1][2] != hits[0][2]
+            return hits[0][2], PINYIN_Q[hits[0][1]], "ambiguous" if tie else "pinyin"
         m = _ESTATE_RE.search(s)
         if m and self.estates:
             best = process.extractOne(estate_core(m.group(1)), self.estates, scorer=fuzz.ratio)
             if best and best[1] >= FUZZY_MIN:
-                return best[0], best[1] / 100
-        return None, 0.0
+                return best[0], best[1] / 100, "fuzzy"
+        return None, 0.0, None
 
     def nearest(self, lon: float, lat: float, max_m: float | None = None) -> dict | None:
         """The registry address nearest a point (KD-tree on a local metric plane, built on first use), its
@@ -152,13 +183,16 @@ class Geocoder:
         nums = numbers(s)
         admin, rest = self._admin(s)
         estate, est_q = self._estate(rest)
-        road, road_q, _ = self._road(rest, nums.get("house_number"), estate)
+        est_via = "exact" if estate else None
+        road, road_q, left, road_via = self._road(rest, nums.get("house_number"), estate)
+        if not estate:
+            estate, est_q, est_via = self._estate_inexact(left)
         has_number = "house_number" in nums
         found = bool(road and has_number and self.by_road_house.get((road, nums["house_number"])))
         return _Query(s, nums, admin, estate, est_q, road, road_q,
                       quality=min(road_q if road else 1.0, est_q if estate else 1.0),
                       number_missing=bool(road and has_number and not found), number_found=found,
-                      number_unplaced=has_number and not road)
+                      number_unplaced=has_number and not road, road_via=road_via, est_via=est_via, rest=left)
 
     def _narrow(self, q: "_Query", rows: list[int]) -> tuple[list[int] | None, str | None]:
         """Rows filtered by the estate, building and unit asked for; a number that matches nothing
@@ -207,18 +241,32 @@ class Geocoder:
             return [self._centroid(self.by_road[q.road], q.road, "road", LEVEL_SCORE["road"] * q.road_q)]
         if q.estate and not q.number_missing:
             return [self._centroid(self.by_estate[q.estate], q.estate, "road", LEVEL_SCORE["road"] * q.est_q * 0.9)]
-        if q.admin:
-            level, code, name, lon, lat = max(q.admin, key=lambda a: LEVEL_SCORE[a[0]])
+        admin = q.admin or self._admin_inexact(q.rest)
+        if admin:
+            level, code, name, lon, lat = max(admin, key=lambda a: LEVEL_SCORE[a[0]])
             return [{"address": name, "code": code, "lon": lon, "lat": lat, "score": LEVEL_SCORE[level],
                      "level": level, "grid": None}]
         return []
 
+    def _admin_inexact(self, s: str) -> list:
+        """Districts, streets and communities `s` spells in pinyin, the longest first (the last resort)."""
+        hits = sorted(self.area_py.find(s, min_len=3), key=lambda h: (h[1] - h[0], h[3]), reverse=True)
+        return [self.areas[hits[0][2]]] if hits else []
+
     @staticmethod
     def _confident(q: "_Query", cands: list[dict]) -> bool:
         """Confident only when one registry entrance (or one building, when no unit was asked for) is
-        left, and the names behind it matched exactly or, at unit precision, with at most a typo."""
+        left, and the names behind it matched exactly or, at unit precision, with at most a typo. A name
+        matched only through pinyin needs an exactly named part that agrees: the estate for the road
+        (with the entrance in it), the road with its house number for the estate."""
         top = cands[0] if cands else None
         unique = top is not None and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
+        if "ambiguous" in (q.road_via, q.est_via):
+            return False
+        if q.road_via == "pinyin" and not (q.est_via == "exact" and q.estate and not q.conflict):
+            return False
+        if q.est_via == "pinyin" and not (q.road_via == "exact" and q.number_found):
+            return False
         return bool(unique and not q.number_missing and not q.number_unplaced and not q.conflict and (
             (top["level"] == "unit" and q.quality >= 0.75)
             or (top["level"] == "building" and q.quality >= 0.9 and "building" in q.nums and "unit" not in q.nums)))
@@ -239,11 +287,19 @@ class _Query:
     number_missing: bool       # a house number the named road does not have
     number_found: bool         # the named road has the house number
     number_unplaced: bool      # a house number with no road to check it against
+    road_via: str | None = None  # how the road was made out: exact, pinyin, fuzzy, ambiguous (pinyin, tied)
+    est_via: str | None = None   # how the estate was made out: the same
+    rest: str = ""               # the text left once the named areas and the road are taken out
     conflict: list = field(default_factory=list)  # estates named that the numbered entrance is not in
 
 
-def load_geocoder(engine: Engine, locator=None) -> Geocoder:
-    """The registry from PostGIS (components parsed when the row has none), grid codes by the engine."""
+def load_geocoder(engine: Engine, locator=None, folds: str | None = None) -> Geocoder:
+    """The registry from PostGIS (components parsed when the row has none), grid codes by the engine;
+    folds: the city's dialect folds (a preset or pairs; unset = WANGGE_PINYIN_FOLDS)."""
+    if folds is None:
+        from gis.settings import get_settings
+        folds = get_settings().pinyin_folds
+    fold = parse_folds(folds)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT address, components, ST_X(geom) AS x, ST_Y(geom) AS y FROM address "
                                  "ORDER BY id")).all()
@@ -268,5 +324,5 @@ def load_geocoder(engine: Engine, locator=None) -> Geocoder:
                 areas[normalize(name)] = (level, code, name, p.x, p.y)
     reg = Registry(np.array([r.address for r in rows], dtype=object), lon, lat, col("road"),
                    col("house_number", "号"), col("estate"), col("building", "栋"), col("unit", "单元"), grid)
-    return Geocoder(reg, areas)
+    return Geocoder(reg, areas, fold)
 
