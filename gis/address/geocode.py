@@ -63,9 +63,12 @@ class Geocoder:
         self.by_road_house = defaultdict(list)
         self.by_road = defaultdict(list)
         self.by_estate = defaultdict(list)
+        self.road_estates = defaultdict(set)  # road → the estates on it (which homophone road is meant)
         for i, (rd, hn, es) in enumerate(zip(reg.road, reg.house, reg.estate)):
             if rd:
                 self.by_road[rd].append(i)
+                if es:
+                    self.road_estates[rd].add(estate_core(es))
                 if hn:
                     self.by_road_house[(rd, hn)].append(i)
             if es:
@@ -99,14 +102,14 @@ class Geocoder:
         def agreement(name):
             rows = self.by_road_house.get((name, house), []) if house else []
             agrees = bool(estate) and any(estate_core(self.r.estate[i]) == estate for i in rows)
-            return agrees, bool(rows)
+            return agrees, bool(rows), bool(estate) and estate in self.road_estates[name]
 
         hits = self.road_py.find(s)
         if hits:
             ranked = sorted(((agreement(n) + (ok, j - i), i, j, n) for i, j, n, ok in hits), reverse=True)
             best = ranked[0]
             tie = len(ranked) > 1 and ranked[1][0] == best[0] and ranked[1][3] != best[3]
-            return best[3], PINYIN_Q[best[0][2]], s[:best[1]] + s[best[2]:], "ambiguous" if tie else "pinyin"
+            return best[3], PINYIN_Q[best[0][3]], s[:best[1]] + s[best[2]:], "ambiguous" if tie else "pinyin"
         m = _ROAD_RE.search(s)
         if m and self.roads:
             near = process.extract(m.group(1), self.roads, scorer=fuzz.ratio, limit=40, score_cutoff=FUZZY_MIN)
