@@ -63,6 +63,7 @@ class Geocoder:
         self.by_road_house = defaultdict(list)
         self.by_road = defaultdict(list)
         self.by_estate = defaultdict(list)
+        self.estate_bu = defaultdict(set)  # estate → its (building, unit) and (building, None) pairs
         self.road_estates = defaultdict(set)  # road → the estates on it (which homophone road is meant)
         for i, (rd, hn, es) in enumerate(zip(reg.road, reg.house, reg.estate)):
             if rd:
@@ -73,6 +74,7 @@ class Geocoder:
                     self.by_road_house[(rd, hn)].append(i)
             if es:
                 self.by_estate[estate_core(es)].append(i)
+                self.estate_bu[estate_core(es)].update(((reg.building[i], reg.unit[i]), (reg.building[i], None)))
         self.roads = sorted(self.by_road, key=len, reverse=True)
         self.estates = sorted(self.by_estate, key=len, reverse=True)
         self.area_names = sorted(self.areas, key=len, reverse=True)
@@ -95,10 +97,19 @@ class Geocoder:
         """The road named in `s` and how: an exact name, else one it spells in pinyin, else among the close
         ones by edit ratio — preferring one that has the house number asked for, in the estate asked for.
         Returns (road, match quality, the text left, "exact" | "pinyin" | "fuzzy" | "ambiguous" | None)."""
+        got = self._road_exact(s)
+        return got if got[0] else self._road_inexact(s, house, estate)
+
+    def _road_exact(self, s: str) -> tuple[str | None, float, str, str | None]:
+        """The road named exactly in `s` (the longest), and the text left without it."""
         for rd in self.roads:
             if rd in s:
                 return rd, 1.0, s.replace(rd, "", 1), "exact"
+        return None, 0.0, s, None
 
+    def _road_inexact(self, s: str, house: str | None, estate: str | None) -> tuple[str | None, float, str, str | None]:
+        """A road `s` spells in pinyin, else the closest by edit ratio, ranked by agreement with the house
+        number and the estate asked for (homophone roads are told apart by what is on them)."""
         def agreement(name):
             rows = self.by_road_house.get((name, house), []) if house else []
             agrees = bool(estate) and any(estate_core(self.r.estate[i]) == estate for i in rows)
@@ -118,23 +129,41 @@ class Geocoder:
                 return best[0], best[1] / 100, s.replace(m.group(1), "", 1), "fuzzy"
         return None, 0.0, s, None
 
-    def _estate(self, s: str) -> tuple[str | None, float]:
-        """The estate named exactly in `s` (its name without suffix is enough)."""
-        for core in self.estates:
-            if len(core) >= 2 and core in s:
-                return core, 1.0
-        return None, 0.0
+    def _estate(self, s: str, nums: dict, admin: list, fuzzy: bool = True) -> tuple[str | None, float, str | None]:
+        """The estate named in `s`: a name counts whole when an estate word, a number or the end follows it;
+        among the names written exactly and those spelt in pinyin the one that has the building (and unit)
+        asked for, in the community or street named, exact before pinyin, toneless before folded, closest
+        and longest first. A shorter estate's name inside a longer one typed wrong (泰和 in 泰和疑新村) is
+        "partial", a pinyin one "pinyin" ("ambiguous" when another reads the same); with nothing, the
+        closest by edit ratio ("fuzzy")."""
+        def whole(j):
+            return j == len(s) or s[j].isdigit() or s.startswith(ESTATE_SUFFIXES, j)
 
-    def _estate_inexact(self, s: str) -> tuple[str | None, float, str | None]:
-        """An estate `s` spells in pinyin (followed by an estate word, a number or the end, so a road's or
-        a community's characters are not read as one), else the closest by edit ratio."""
-        hits = [(j - i, ok, n) for i, j, n, ok in self.estate_py.find(s)
-                if j == len(s) or s[j].isdigit() or s.startswith(ESTATE_SUFFIXES, j)]
-        if hits:
-            hits.sort(reverse=True)
-            tie = len(hits) > 1 and hits[1][:2] == hits[0][:2] and hits[1][2] != hits[0][2]
-            return hits[0][2], PINYIN_Q[hits[0][1]], "ambiguous" if tie else "pinyin"
-        m = _ESTATE_RE.search(s)
+        b, u = nums.get("building"), nums.get("unit")
+        places = [a[2] for a in admin]
+
+        def agreement(core):
+            has = self.estate_bu[core]
+            where = self.r.address[self.by_estate[core][0]]
+            return ((b, u) in has if u else (b, None) in has) if b else False, all(p in where for p in places)
+
+        cands = []
+        for core in self.estates:
+            i = s.find(core) if len(core) >= 2 else -1
+            if i >= 0:
+                cands.append(((whole(i + len(core)),) + agreement(core) + (True, True, len(core), len(core)), core))
+        for i, j, core, ok in self.estate_py.find(s):
+            if whole(j):
+                same = sum(x == y for x, y in zip(s[i:j], core))
+                cands.append(((True,) + agreement(core) + (False, ok, same, j - i), core))
+        if cands:
+            cands.sort(key=lambda c: c[0], reverse=True)
+            key, core = cands[0]
+            if key[3]:
+                return core, 1.0, "exact" if key[0] else "partial"
+            tie = len(cands) > 1 and cands[1][0] == key and cands[1][1] != core
+            return core, PINYIN_Q[key[4]], "ambiguous" if tie else "pinyin"
+        m = _ESTATE_RE.search(s) if fuzzy else None
         if m and self.estates:
             best = process.extractOne(estate_core(m.group(1)), self.estates, scorer=fuzz.ratio)
             if best and best[1] >= FUZZY_MIN:
@@ -185,11 +214,12 @@ class Geocoder:
         """The normalised query taken apart: numbers, named areas, estate and road (with match quality)."""
         nums = numbers(s)
         admin, rest = self._admin(s)
-        estate, est_q = self._estate(rest)
-        est_via = "exact" if estate else None
-        road, road_q, left, road_via = self._road(rest, nums.get("house_number"), estate)
-        if not estate:
-            estate, est_q, est_via = self._estate_inexact(left)
+        road, road_q, left, road_via = self._road_exact(rest)
+        estate, est_q, est_via = self._estate(left, nums, admin, fuzzy=bool(road))
+        if not road:
+            road, road_q, left, road_via = self._road_inexact(rest, nums.get("house_number"), estate)
+            if not estate:
+                estate, est_q, est_via = self._estate(left, nums, admin)
         has_number = "house_number" in nums
         found = bool(road and has_number and self.by_road_house.get((road, nums["house_number"])))
         return _Query(s, nums, admin, estate, est_q, road, road_q,
@@ -268,7 +298,7 @@ class Geocoder:
             return False
         if q.road_via == "pinyin" and not (q.est_via == "exact" and q.estate and not q.conflict):
             return False
-        if q.est_via == "pinyin" and not (q.road_via == "exact" and q.number_found):
+        if q.est_via in ("pinyin", "partial") and not (q.road_via == "exact" and q.number_found):
             return False
         return bool(unique and not q.number_missing and not q.number_unplaced and not q.conflict and (
             (top["level"] == "unit" and q.quality >= 0.75)
