@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.locate.index import M_PER_DEG
-from gis.address.pinyin import Folds, PinyinIndex, parse_folds
+from gis.address.pinyin import Folds, PinyinIndex, parse_folds, primary
 from gis.address.text import ESTATE_SUFFIXES, estate_core, normalize, numbers, parse_registry
 
 LEVEL_SCORE = {"unit": 1.0, "building": 0.95, "road": 0.6, "community": 0.45, "street": 0.35, "district": 0.25}
@@ -78,6 +78,10 @@ class Geocoder:
         self.roads = sorted(self.by_road, key=len, reverse=True)
         self.estates = sorted(self.by_estate, key=len, reverse=True)
         self.area_names = sorted(self.areas, key=len, reverse=True)
+        self._vocab = {k: (set(v), sorted({len(n) for n in v}, reverse=True))
+                       for k, v in (("road", self.roads), ("estate", [e for e in self.estates if len(e) >= 2]),
+                                    ("area", self.area_names))}
+        self._road_rank = {rd: k for k, rd in enumerate(self.roads)}
         self.folds = folds or Folds()
         self.road_py = PinyinIndex(self.roads, self.folds)
         self.estate_py = PinyinIndex([e for e in self.estates if len(e) >= 2], self.folds)
@@ -85,9 +89,17 @@ class Geocoder:
         self._tree = None
 
     # -- finding names ------------------------------------------------------------------------------
+    def _named(self, s: str, vocab: str) -> list[str]:
+        """The names of a vocabulary written in `s`, longest first: a set look-up per start and name
+        length, not a scan of the vocabulary."""
+        names, lengths = self._vocab[vocab]
+        return sorted({s[i:i + n] for n in lengths for i in range(len(s) - n + 1) if s[i:i + n] in names},
+                      key=len, reverse=True)
+
     def _admin(self, s: str) -> tuple[list, str]:
+        """The districts, streets and communities named exactly, and the text left without them."""
         found = []
-        for name in self.area_names:
+        for name in self._named(s, "area"):
             if name in s:
                 found.append(self.areas[name])
                 s = s.replace(name, "")
@@ -102,9 +114,10 @@ class Geocoder:
 
     def _road_exact(self, s: str) -> tuple[str | None, float, str, str | None]:
         """The road named exactly in `s` (the longest), and the text left without it."""
-        for rd in self.roads:
-            if rd in s:
-                return rd, 1.0, s.replace(rd, "", 1), "exact"
+        hits = self._named(s, "road")
+        if hits:
+            rd = min(hits, key=lambda r: (-len(r), self._road_rank[r]))
+            return rd, 1.0, s.replace(rd, "", 1), "exact"
         return None, 0.0, s, None
 
     def _road_inexact(self, s: str, house: str | None, estate: str | None) -> tuple[str | None, float, str, str | None]:
@@ -132,8 +145,8 @@ class Geocoder:
     def _estate(self, s: str, nums: dict, admin: list, fuzzy: bool = True) -> tuple[str | None, float, str | None]:
         """The estate named in `s`: a name counts whole when an estate word, a number or the end follows it;
         among the names written exactly and those spelt in pinyin the one that has the building (and unit)
-        asked for, in the community or street named, exact before pinyin, toneless before folded, closest
-        and longest first. A shorter estate's name inside a longer one typed wrong (泰和 in 泰和疑新村) is
+        asked for, in the community or street named, exact before pinyin, then the longest, toneless before
+        folded, the most characters alike, the most read as usual. A shorter estate's name inside a longer one typed wrong (泰和 in 泰和疑新村) is
         "partial", a pinyin one "pinyin" ("ambiguous" when another reads the same); with nothing, the
         closest by edit ratio ("fuzzy")."""
         def whole(j):
@@ -148,21 +161,24 @@ class Geocoder:
             return ((b, u) in has if u else (b, None) in has) if b else False, all(p in where for p in places)
 
         cands = []
-        for core in self.estates:
-            i = s.find(core) if len(core) >= 2 else -1
+        for core in self._named(s, "estate"):
+            i = s.find(core)
             if i >= 0:
-                cands.append(((whole(i + len(core)),) + agreement(core) + (True, True, len(core), len(core)), core))
+                cands.append(((whole(i + len(core)),) + agreement(core) + (True, len(core), True, len(core),
+                                                                            len(core)), core))
         for i, j, core, ok in self.estate_py.find(s):
-            if whole(j):
-                same = sum(x == y for x, y in zip(s[i:j], core))
-                cands.append(((True,) + agreement(core) + (False, ok, same, j - i), core))
+            if whole(j) and s[i:j] not in ESTATE_SUFFIXES:  # 家园 typed is the estate word, not 嘉园
+                typed = s[i:j]
+                same = sum(x == y for x, y in zip(typed, core))
+                usual = sum(primary(x) in self.estate_py.toneless[core][k] for k, x in enumerate(typed))
+                cands.append(((True,) + agreement(core) + (False, j - i, ok, same, usual), core))
         if cands:
             cands.sort(key=lambda c: c[0], reverse=True)
             key, core = cands[0]
             if key[3]:
                 return core, 1.0, "exact" if key[0] else "partial"
             tie = len(cands) > 1 and cands[1][0] == key and cands[1][1] != core
-            return core, PINYIN_Q[key[4]], "ambiguous" if tie else "pinyin"
+            return core, PINYIN_Q[key[5]], "ambiguous" if tie else "pinyin"
         m = _ESTATE_RE.search(s) if fuzzy else None
         if m and self.estates:
             best = process.extractOne(estate_core(m.group(1)), self.estates, scorer=fuzz.ratio)

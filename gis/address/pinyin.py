@@ -89,6 +89,12 @@ def readings(ch: str) -> frozenset[str]:
     return frozenset(got) or frozenset([ch])
 
 
+@lru_cache(maxsize=65536)
+def primary(ch: str) -> str:
+    """A character's usual toneless reading (六 → liu), to prefer the name typed the usual way."""
+    return pinyin(ch, style=Style.NORMAL, errors=lambda c: [c])[0][0]
+
+
 def name_syllables(name: str) -> list[frozenset[str]]:
     """Per character, every toneless reading — the character's own and the one the whole name gives it."""
     phrase = lazy_pinyin(name, style=Style.NORMAL, errors=lambda c: list(c))
