@@ -146,9 +146,9 @@ class Geocoder:
         """The estate named in `s`: a name counts whole when an estate word, a number or the end follows it;
         among the names written exactly and those spelt in pinyin the one that has the building (and unit)
         asked for, in the community or street named, exact before pinyin, then the longest, toneless before
-        folded, the most characters alike, the most read as usual. A shorter estate's name inside a longer one typed wrong (泰和 in 泰和疑新村) is
-        "partial", a pinyin one "pinyin" ("ambiguous" when another reads the same); with nothing, the
-        closest by edit ratio ("fuzzy")."""
+        folded, the most characters alike, the most read as usual. A shorter estate's name inside a longer
+        one typed wrong (泰和 in 泰和疑新村) is "partial", a pinyin one "pinyin" ("ambiguous" when another
+        reads the same); with nothing, the closest by edit ratio ("fuzzy")."""
         def whole(j):
             return j == len(s) or s[j].isdigit() or s.startswith(ESTATE_SUFFIXES, j)
 

@@ -113,6 +113,7 @@ class PinyinIndex:
         """Keys for every name precomputed once: every reading combination of its characters, folded."""
         self.folds = folds or Folds()
         self.root: dict = {}
+        self._cache: dict[str, frozenset[str]] = {}
         self.toneless: dict[str, list[frozenset[str]]] = {}
         for name in names:
             syl = name_syllables(name)
@@ -129,9 +130,12 @@ class PinyinIndex:
                     node = node.setdefault(s, {})
                 node.setdefault(None, []).append(name)
 
-    @lru_cache(maxsize=65536)
     def _folded(self, ch: str) -> frozenset[str]:
-        return frozenset(self.folds.syllable(s) for s in readings(ch))
+        """A character's folded readings, kept per index (the vocabulary's and the queries' characters)."""
+        got = self._cache.get(ch)
+        if got is None:
+            got = self._cache[ch] = frozenset(self.folds.syllable(s) for s in readings(ch))
+        return got
 
     def find(self, s: str, min_len: int = 2) -> list[tuple[int, int, str, bool]]:
         """Every (start, end, name, toneless) where s[start:end] reads as a name: toneless True when each
