@@ -174,6 +174,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--baseline", type=int, default=60, help="queries of each kind the (slow) baseline answers")
+    ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     engine = get_engine()
     with session_scope(engine) as s:
@@ -187,7 +188,7 @@ def main():
     table = SoundTable("".join(gc.r.address) + "".join(common_characters()), parse_folds(folds))
     print(f"sound table: {len(table.of):,} characters, {len(table.tone3):,} syllables with tone, "
           f"{len(table.plain):,} without")
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(args.seed)
     rows = [i for i in rng.permutation(len(gc.r.address)) if PATTERN.match(gc.r.address[i])][: args.queries]
     queries = []  # (query, truth, kind)
     for n, i in enumerate(rows):

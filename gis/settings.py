@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     pinyin_folds: str = Field("southwest", description="the sounds this city's residents fold when typing "
                               "pinyin: a preset (none, southwest, south) or pairs like n-l,f-h,in-ing,z-zh")
     max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
+
+    @field_validator("pinyin_folds")
+    @classmethod
+    def _folds_known(cls, v: str) -> str:
+        """A preset or well-formed pairs, checked at start-up rather than at the first geocode."""
+        from gis.address.pinyin import FoldError, parse_folds
+        try:
+            parse_folds(v)
+        except FoldError as e:
+            raise ValueError(str(e)) from None
+        return v
 
     @property
     def home_abs(self) -> Path:

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
 
-from pypinyin import Style, lazy_pinyin, pinyin
-
 PRESETS = {
     "none": "",
     # Guizhou, Sichuan, Chongqing, Yunnan: the folds southwestern Mandarin speakers carry into pinyin
@@ -85,6 +83,10 @@ def parse_folds(spec: str | None) -> Folds:
 @lru_cache(maxsize=65536)
 def readings(ch: str) -> frozenset[str]:
     """Every toneless reading of one character (六 → liu, lu); anything not Chinese reads as itself."""
+    from pypinyin import (  # imported on first use: the settings check needs only the folds
+        Style,
+        pinyin,
+    )
     got = pinyin(ch, style=Style.NORMAL, heteronym=True, errors=lambda c: [c])[0]
     return frozenset(got) or frozenset([ch])
 
@@ -92,11 +94,13 @@ def readings(ch: str) -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def primary(ch: str) -> str:
     """A character's usual toneless reading (六 → liu), to prefer the name typed the usual way."""
+    from pypinyin import Style, pinyin
     return pinyin(ch, style=Style.NORMAL, errors=lambda c: [c])[0][0]
 
 
 def name_syllables(name: str) -> list[frozenset[str]]:
     """Per character, every toneless reading — the character's own and the one the whole name gives it."""
+    from pypinyin import Style, lazy_pinyin
     phrase = lazy_pinyin(name, style=Style.NORMAL, errors=lambda c: list(c))
     out = [set(readings(ch)) for ch in name]
     if len(phrase) == len(name):
@@ -111,6 +115,7 @@ class PinyinIndex:
 
     def __init__(self, names, folds: Folds | None = None):
         """Keys for every name precomputed once: every reading combination of its characters, folded."""
+        from pypinyin import Style, lazy_pinyin
         self.folds = folds or Folds()
         self.root: dict = {}
         self._cache: dict[str, frozenset[str]] = {}

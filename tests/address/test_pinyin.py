@@ -3,6 +3,7 @@ dialect folds, polyphonic place names, room numbers, filler words — and nothin
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from gis.address.geocode import Geocoder, load_geocoder
@@ -66,6 +67,9 @@ def test_readings_fold_and_keys():
         with pytest.raises(FoldError, match="WANGGE_PINYIN_FOLDS"):
             parse_folds(bad)
     assert Settings().pinyin_folds == "southwest"
+    with pytest.raises(ValidationError, match="pinyin_folds") as bad_setting:
+        Settings(pinyin_folds="n-an")
+    assert "WANGGE_PINYIN_FOLDS: 'n-an' pairs neither two initials nor two finals" in str(bad_setting.value)
     ix = PinyinIndex(["建设路", "南湖路", "六安路"], f)
     assert ix.find("建社路12号") == [(0, 3, "建设路", True)]
     assert ix.find("兰湖路") == [(0, 3, "南湖路", False)]  # only once folded: the weaker match
