@@ -142,6 +142,19 @@ class Geocoder:
                 return best[0], best[1] / 100, s.replace(m.group(1), "", 1), "fuzzy"
         return None, 0.0, s, None
 
+    def _respelt(self, road: str, house: str, estate: str) -> tuple[str, float, str]:
+        """A road typed as another real road that reads the same (经十新大道 for 经十兴大道 under the folds):
+        when the named road lacks the number and exactly one that reads the same has it, in the estate
+        named, that one is meant — answered, never confidently ("respelt")."""
+        if self.by_road_house.get((road, house)):
+            return road, 1.0, "exact"
+        alt = {n: ok for i, j, n, ok in self.road_py.find(road) if i == 0 and j == len(road)
+               and any(estate_core(self.r.estate[k]) == estate for k in self.by_road_house.get((n, house), ()))}
+        if len(alt) == 1:
+            (n, ok), = alt.items()
+            return n, PINYIN_Q[ok], "respelt"
+        return road, 1.0, "exact"
+
     def _estate(self, s: str, nums: dict, admin: list, fuzzy: bool = True) -> tuple[str | None, float, str | None]:
         """The estate named in `s`: a name counts whole when an estate word, a number or the end follows it;
         among the names written exactly and those spelt in pinyin the one that has the building (and unit)
@@ -236,6 +249,8 @@ class Geocoder:
             road, road_q, left, road_via = self._road_inexact(rest, nums.get("house_number"), estate)
             if not estate:
                 estate, est_q, est_via = self._estate(left, nums, admin)
+        elif est_via == "exact" and nums.get("house_number"):
+            road, road_q, road_via = self._respelt(road, nums["house_number"], estate)
         has_number = "house_number" in nums
         found = bool(road and has_number and self.by_road_house.get((road, nums["house_number"])))
         return _Query(s, nums, admin, estate, est_q, road, road_q,
@@ -310,7 +325,7 @@ class Geocoder:
         (with the entrance in it), the road with its house number for the estate."""
         top = cands[0] if cands else None
         unique = top is not None and (len(cands) == 1 or cands[1]["score"] < top["score"] - 0.05)
-        if "ambiguous" in (q.road_via, q.est_via):
+        if "ambiguous" in (q.road_via, q.est_via) or q.road_via == "respelt":
             return False
         if q.road_via == "pinyin" and not (q.est_via == "exact" and q.estate and not q.conflict):
             return False
@@ -336,7 +351,8 @@ class _Query:
     number_missing: bool       # a house number the named road does not have
     number_found: bool         # the named road has the house number
     number_unplaced: bool      # a house number with no road to check it against
-    road_via: str | None = None  # how the road was made out: exact, pinyin, fuzzy, ambiguous (pinyin, tied)
+    road_via: str | None = None  # how the road was made out: exact, pinyin, fuzzy, ambiguous (pinyin, tied),
+    #                              respelt (another real road that reads the same and has the number)
     est_via: str | None = None   # how the estate was made out: the same
     rest: str = ""               # the text left once the named areas and the road are taken out
     conflict: list = field(default_factory=list)  # estates named that the numbered entrance is not in

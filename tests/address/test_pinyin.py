@@ -18,6 +18,7 @@ ROADS = {  # road → (estate, house numbers)
     "南湖路": ("阳光小区", range(1, 11)),
     "六安路": ("翠柳苑", range(1, 11)),
     "箭射路": ("金桥家园", range(100, 106)),  # jiàn shè lù as well: a homophone of 建设路 in the registry itself
+    "兰湖路": ("春晖苑", range(50, 53)),  # lán hú lù: 南湖路 once the southwest folds apply, and a real road
 }
 
 
@@ -98,12 +99,27 @@ def test_homophones_in_the_registry_are_told_apart_by_the_number(sw):
 
 
 def test_folded_road_under_the_southwest_folds_only(sw, plain):
-    r = sw.geocode("兰湖路5号阳光小区5栋1单元")
+    r = sw.geocode("拦湖路5号阳光小区5栋1单元")  # lán hú: 南湖 once n/l fold
     assert top(r)["address"] == address("南湖路", 5, 1) and r["confident"]
-    assert top(sw.geocode("兰湖路"))["address"] == "南湖路"
-    # without the folds 兰湖路 is another road: 南湖路 is not answered (the estate may still be)
-    r = plain.geocode("兰湖路5号")
+    # alone, the toneless reading wins over the folded one: 兰湖路 (lán hú), a real road, not 南湖路
+    assert top(sw.geocode("拦湖路"))["address"] == "兰湖路"
+    assert top(sw.geocode("喃湖路"))["address"] == "南湖路"  # nán hú, toneless
+    # without the folds 拦湖路 is 兰湖路 (toneless lan hu lu), never 南湖路
+    r = plain.geocode("拦湖路5号阳光小区5栋1单元")
     assert all("南湖路" not in c["address"] for c in r["candidates"]) and not r["confident"]
+
+
+def test_a_real_road_typed_for_its_fold_twin(sw, plain):
+    """兰湖路 is a real road without number 5; 南湖路 has it, in the estate named: that is meant (unsure).
+    Without the estate agreeing, the named road lacks the number: its road, never a building."""
+    r = sw.geocode("兰湖路5号阳光小区5栋1单元")
+    assert top(r)["address"] == address("南湖路", 5, 1) and not r["confident"]
+    r = sw.geocode("兰湖路5号")
+    assert top(r)["level"] == "road" and top(r)["address"] == "兰湖路" and not r["confident"]
+    r = plain.geocode("兰湖路5号阳光小区5栋1单元")
+    assert top(r)["level"] == "road" and top(r)["address"] == "兰湖路" and not r["confident"]
+    r = sw.geocode("兰湖路51号春晖苑51栋2单元")
+    assert top(r)["address"] == address("兰湖路", 51, 2) and r["confident"]
 
 
 @pytest.mark.parametrize("typed", ["陆安路", "溜安路", "六按路"])
