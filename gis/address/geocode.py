@@ -144,12 +144,14 @@ class Geocoder:
 
     def _respelt(self, road: str, house: str, estate: str) -> tuple[str, float, str]:
         """A road typed as another real road that reads the same (经十新大道 for 经十兴大道 under the folds):
-        when the named road lacks the number and exactly one that reads the same has it, in the estate
-        named, that one is meant — answered, never confidently ("respelt")."""
-        if self.by_road_house.get((road, house)):
+        when the named road lacks the number in the estate named and exactly one that reads the same has
+        it there, that one is meant — answered, never confidently ("respelt")."""
+        def in_estate(name):
+            return any(estate_core(self.r.estate[k]) == estate for k in self.by_road_house.get((name, house), ()))
+
+        if in_estate(road):
             return road, 1.0, "exact"
-        alt = {n: ok for i, j, n, ok in self.road_py.find(road) if i == 0 and j == len(road)
-               and any(estate_core(self.r.estate[k]) == estate for k in self.by_road_house.get((n, house), ()))}
+        alt = {n: ok for i, j, n, ok in self.road_py.find(road) if i == 0 and j == len(road) and in_estate(n)}
         if len(alt) == 1:
             (n, ok), = alt.items()
             return n, PINYIN_Q[ok], "respelt"
