@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
                                                            "0 = never (run `wangge requests escalate` instead)")
     hotspot_permutations: int = Field(999, description="conditional permutations for Gi* pseudo p-values")
     reverse_max_m: float = Field(250.0, gt=0, description="reverse geocoding answers no address farther than this")
+    pinyin_folds: str = Field("southwest", description="the sounds this city's residents fold when typing "
+                              "pinyin: a preset (none, southwest, south) or pairs like n-l,f-h,in-ing,z-zh")
     max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
     db_connect_timeout_s: int = Field(3, description="give up connecting to the database after this long (then 503)")
     db_pool_timeout_s: float = Field(5.0, description="wait at most this long for a pooled connection (then 503)")
@@ -46,6 +48,17 @@ class Settings(BaseSettings):
     trim_after_mb: float = Field(32.0, ge=0, description="when a request leaves a worker this many MB above its "
                                                          "size after the last trim, give freed heap back to the "
                                                          "OS (glibc malloc_trim); 0 = never")
+
+    @field_validator("pinyin_folds")
+    @classmethod
+    def _folds_known(cls, v: str) -> str:
+        """A preset or well-formed pairs, checked at start-up rather than at the first geocode."""
+        from gis.address.pinyin import FoldError, parse_folds
+        try:
+            parse_folds(v)
+        except FoldError as e:
+            raise ValueError(str(e)) from None
+        return v
 
     @property
     def home_abs(self) -> Path:

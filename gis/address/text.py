@@ -19,7 +19,11 @@ _PUNCT = re.compile(r"[\s,，。.、;；:：!！?？()（）\[\]【】「」『�
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_NUM = "零〇一二两三四五六七八九十百千"
-_UNIT_WORDS = "号|栋|幢|座|单元|层|楼|室|户|门|期|区"
+_UNIT_WORDS = "号|栋|幢|座|单元|层|楼|室|户|房|门|期|区"
+# words after a number that say where, not which: 12号楼下 / 5栋旁边 / 2单元门口 — dropped wherever they stand
+FILLER_AFTER = ("楼下", "楼上", "旁边", "对面", "门口", "附近", "隔壁", "后面", "前面", "边上", "这边", "那边", "里面",
+                "一带", "这里")
+_FILLER_AFTER_RE = re.compile(r"(\d+(?:号|栋|单元|层|室|户|房))(?:" + "|".join(FILLER_AFTER) + ")的?")
 
 
 def cn_to_int(s: str) -> int:
@@ -37,13 +41,17 @@ def cn_to_int(s: str) -> int:
 
 
 def normalize(text: str) -> str:
-    """An address as one comparable string: NFKC, lower case, no punctuation, Chinese numerals as digits."""
+    """One canonical spelling of an address as typed: half-width, no punctuation or filler, digits for
+    numerals before a unit word, one building word; 5-2-1701 read as building 5, unit 2, room 1701."""
     s = unicodedata.normalize("NFKC", text or "").lower()
+    s = re.sub(r"(?<![\d号])(\d{1,3})[-—](\d{1,2})[-—](\d{3,4})(?![\d号])", r"\1栋\2单元\3室", s)
     s = _PUNCT.sub("", s)
     s = re.sub(f"([{_CN_NUM}]+)(?=({_UNIT_WORDS}))", lambda m: str(cn_to_int(m.group(1))), s)
+    s = re.sub(r"((?:路|街|巷|大道)\d+号)楼下", r"\1", s)  # 解放路12号楼下: below number 12, not building 12
     s = re.sub(r"(\d+)号楼", r"\1栋", s)
     s = re.sub(r"(\d+)[幢座]", r"\1栋", s)
     s = re.sub(r"(\d+)楼(\d+)单元", r"\1栋\2单元", s)  # "5楼2单元" is building 5, not floor 5
+    s = _FILLER_AFTER_RE.sub(r"\1", s)
     changed = True
     while changed:  # filler words only where people put them: in front, or at the end
         changed = False
@@ -71,7 +79,7 @@ def numbers(s: str) -> dict:
     m = re.search(r"(\d+)(?:层|楼(?!\d))", s)
     if m:
         out["floor"] = m.group(1)
-    m = re.search(r"(\d+)(?:室|户)$|单元(\d{3,4})$", s)
+    m = re.search(r"(\d+)(?:室|户|房)|单元(\d{3,4})$", s)
     if m:
         out["room"] = m.group(1) or m.group(2)
     return out
