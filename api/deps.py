@@ -59,7 +59,7 @@ def get_geocoder(request: Request, loc: LocateEngine = Depends(get_locator)):
         for engine_, gc in kept:
             if engine_ is loc:
                 return gc
-        gc = load_geocoder(request.app.state.engine, loc)
+        gc = load_geocoder(request.app.state.engine, loc, folds=request.app.state.settings.pinyin_folds)
         kept.append((loc, gc))
         del kept[:-GEOCODERS_KEPT]
     return gc
