@@ -291,8 +291,11 @@ def _bodies(schemas: dict, vocab: dict) -> None:
                 if prop.get("type") == "string" and prop.get("format") != "binary":
                     prop["minLength"] = max(1, prop.get("minLength", 0))
     if new:
-        new["anyOf"] = [{"required": ["lon", "lat"], "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}}},
-                        {"required": ["address"], "properties": {"address": {"type": "string", "minLength": 1,
+        # each branch narrows the nullable properties with `not null` rather than restating their type,
+        # which ReDoc would merge with the property's own anyOf as two incompatible types
+        not_null = {"not": {"type": "null"}}
+        new["anyOf"] = [{"required": ["lon", "lat"], "properties": {"lon": not_null, "lat": not_null}},
+                        {"required": ["address"], "properties": {"address": {**not_null, "minLength": 1,
                                                                              "pattern": "\\S"}}}]
 
 

@@ -18,7 +18,8 @@ from gis.settings import Settings
 from gis.store.db import session_scope
 from tests.conftest import fresh_demo
 
-PUBLIC = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+PUBLIC = {"/health", "/health/live", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+          "/docs/assets/{name}"}
 ROLES = ("consumer", "command", "planner", "admin")
 
 
@@ -64,7 +65,8 @@ def demo(engine, pg_url):
         station = s.execute(text("SELECT min(id) FROM station")).scalar()
         rid = s.execute(text("SELECT min(id) FROM request")).scalar()
     params = {"generation": str(report["generation"]), "redraw_id": "999999", "rid": str(rid),
-              "station_id": str(station), "code": grid, "level": "grid", "z": "0", "x": "0", "y": "0"}
+              "station_id": str(station), "code": grid, "level": "grid", "z": "0", "x": "0", "y": "0",
+              "name": "swagger-ui.css"}
     app = create_app(Settings(database_url=pg_url, key_failures_max=100_000, escalation_interval_s=0))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c, ks, revoked, params
