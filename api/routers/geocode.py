@@ -11,10 +11,11 @@ from gis.errors import Invalid, NotFound, TooLarge
 from gis.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["geocode"])
+ADDRESS_MAX = 200  # characters in one address, on GET and in a batch
 
 
 @router.get("/geocode")
-def geocode(q: Annotated[str, Query(min_length=1, max_length=200)], limit: Annotated[int, Query(ge=1, le=20)] = 5,
+def geocode(q: Annotated[str, Query(min_length=1, max_length=ADDRESS_MAX)], limit: Annotated[int, Query(ge=1, le=20)] = 5,
             _role: str = Depends(require("read")), gc=Depends(get_geocoder)):
     """Registry places for an address as a resident types it, best first, with `confident`."""
     return json_response(gc.geocode(q, limit))
@@ -29,6 +30,10 @@ def geocode_batch(body: dict = Body(..., examples=[{"addresses": ["解放路123�
         raise Invalid("addresses", "a list of strings is needed")
     if len(items) > 10_000:
         raise TooLarge("addresses", f"{len(items)} is over the limit of 10000 per request")
+    too_long = next((i for i, a in enumerate(items) if len(a) > ADDRESS_MAX), None)
+    if too_long is not None:  # as on GET: an address is at most ADDRESS_MAX characters
+        raise Invalid(f"addresses[{too_long}]", f"{len(items[too_long]):,} characters is over the limit of "
+                                                f"{ADDRESS_MAX}")
     limit = body.get("limit", 1)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 20:
         raise Invalid("limit", f"{str(limit)[:20]!r} is not a whole number 1..20")

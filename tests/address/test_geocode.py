@@ -160,3 +160,14 @@ def test_reverse_answers_only_within_the_limit(gc, pg_url):
     with TestClient(create_app(Settings(database_url=pg_url, reverse_max_m=d_out - 1))) as c:
         no = c.get("/v1/reverse", params=q, headers=h)
         assert no.status_code == 404 and f"within {d_out - 1:g} m" in no.json()["detail"]
+
+
+def test_a_batch_address_is_bounded_as_on_get(gc, pg_url):
+    """A 200,000-character address in a batch answers 422 naming its index, not a 0.98 echo."""
+    with TestClient(create_app(Settings(database_url=pg_url))) as c:
+        h = {"X-API-Key": gc.keys["consumer"]}
+        r = c.post("/v1/geocode", json={"addresses": ["解放路1号", "路" * 200_000]}, headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "addresses[1]"
+        assert "over the limit of 200" in r.json()["detail"] and len(r.content) < 1000
+        assert c.get("/v1/geocode", params={"q": "路" * 201}, headers=h).status_code == 422
+        assert c.post("/v1/geocode", json={"addresses": ["路" * 200]}, headers=h).status_code == 200
