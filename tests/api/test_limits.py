@@ -314,7 +314,7 @@ def test_worker_memory_comes_back_after_heavy_requests(engine, pg_url):
         seen = {}
         for name, send in heavy:
             if send is not None:
-                assert send().status_code in (200, 413), name
+                assert send().status_code in (200, 413, 422), name  # refused early (limits) or served
             seen[name] = _settles_within(proc.pid, ceiling)
         print(f"worker RSS baseline {baseline:.0f} MB; after: "
               + ", ".join(f"{k} {v:.0f} MB" for k, v in seen.items()))

@@ -186,6 +186,8 @@ def test_killed_database_loses_no_acknowledged_request_and_the_same_server_recov
         assert loc.json()["grid"]["code"]
         _wait(lambda: stream.count(503, killed_at) >= 5, 120, "503 answers while the database is down")
 
+        # /health answers from a probe at most 1 s old: 503 within seconds of the outage, not at once
+        _wait(lambda: c.get("/health").status_code == 503, 10, "/health to answer 503")
         health = c.get("/health")
         assert health.status_code == 503 and health.headers["retry-after"]
         assert health.json()["database"] == "unavailable"
