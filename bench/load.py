@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -37,23 +36,16 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.locate import machine_facts  # noqa: E402
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 MAX_GROWTH = 0.10  # a worker's RSS may grow at most 10 % over the mixed run
 
 
 def machine() -> dict:
-    """CPU model, cores, RAM and load average now (other users of the machine show in the load)."""
-    cpu = "unknown cpu"
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(ram, 1),
-            "python": platform.python_version(), "load_avg": [round(x, 2) for x in os.getloadavg()]}
+    """The machine (bench.locate.machine_facts) and its load average now: other users of it show there."""
+    m = machine_facts()
+    return {**m, "ram_gib": round(m["ram_gib"], 1), "load_avg": [round(x, 2) for x in os.getloadavg()]}
 
 
 def env_for(home: Path) -> dict:
@@ -91,7 +83,6 @@ def workload(home: Path, n_points: int = 20000, n_addresses: int = 5000, n_reque
     new-request bodies at registry addresses that lie in a grid of the active generation."""
     os.environ["WANGGE_HOME"] = str(home)
     os.environ.pop("WANGGE_DATABASE_URL", None)
-    sys.path.insert(0, str(ROOT))
     from sqlalchemy import text
 
     from gis.command.rules import load_rules

@@ -37,17 +37,25 @@ from gis.locate.sql import locate_codes_sql  # noqa: E402
 from gis import keys
 
 
-def machine() -> str:
+def machine_facts() -> dict:
+    """Host, CPU model, cores, RAM and Python of this machine, for every benchmark's report."""
     cpu = "unknown cpu"
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
     except OSError:
         pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "ram_gib": ram,
+            "python": platform.python_version()}
+
+
+def machine() -> str:
+    """The machine in one line."""
+    m = machine_facts()
+    return f"{m['host']}: {m['cpu']}, {m['cores']} cores, {m['ram_gib']:.0f} GiB, Python {m['python']}"
 
 
 def points(engine, gen, n, seed=42):
