@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 
 from api.middleware.answer import send_json, settings_of
 from api.middleware.roles import role_for
+from api.unavailable import RETRY_AFTER_S
 
 KEYED = ("/v1", "/maps", "/tiles", "/app", "/ogc")
 URL_KEY_OK = ("/maps/", "/tiles/", "/app/")
@@ -107,7 +108,7 @@ class KeyGate:
             role = await role_for(app, key)
         except SQLAlchemyError:  # the database is down: a key not in the cache cannot be checked now
             return await send_json(send, 503, "the database is unreachable, so the API key cannot be checked; "
-                                              "try again shortly", {"Retry-After": "5"}, field="database")
+                                              "try again shortly", {"Retry-After": str(RETRY_AFTER_S)}, field="database")
         if role is None:
             guard.fail(client)
             return await send_json(send, 401, "unknown or revoked API key", AUTH, field="X-API-Key")
