@@ -34,22 +34,22 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
     with session_scope(engine) as session:
         conn = session.connection().connection.driver_connection
         progress("write areas", 0.55)
-        gen = _replace_city(session, conn, city.areas, f"demo {scale} seed {seed}")
+        gen, ids = _replace_city(session, conn, city.areas, f"demo {scale} seed {seed}")
         progress("write addresses", 0.62)
         _write_addresses(conn, city.addresses)
         progress("write stations and network", 0.68)
         _write_stations_and_network(conn, city.stations, city.streets)
         progress("write staff", 0.72)
-        _write_staff(session, conn, city.staff)
+        _write_staff(session, conn, city.staff, ids)
         progress("locate requests", 0.75)
         grid_codes, unit_codes = _locate(city.areas, city.requests["lon"].to_numpy(), city.requests["lat"].to_numpy())
         progress("write requests", 0.8)
-        _write_requests(conn, city.requests, gen, grid_codes, unit_codes)
+        _write_requests(conn, city.requests, gen, grid_codes, unit_codes, ids)
         progress("activate", 0.95)
         generations.activate(session, gen)
         api_keys = {role: keys.create(session, role) for role in ("admin", "consumer")}
         audit.write(session, "cli", "demo", {"scale": scale, "seed": int(seed), "generation": gen})
-    for table in ("address", "station", "network_edge", "request", "staff", "staff_assignment"):
+    for table in ("address", "station", "network_edge", "request", "person", "assignment"):
         with engine.begin() as c:
             c.execute(text(f"ANALYZE {table}"))
     progress("done", 1.0)
@@ -57,17 +57,19 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
             "seconds": {"generate": round(t_gen, 1), "total": round(time.perf_counter() - t0, 1)}}
 
 
-def _replace_city(session, conn, areas, source: str) -> int:
+def _replace_city(session, conn, areas, source: str) -> tuple[int, dict[tuple[str, str], int]]:
     """The demo replaces the whole map and the data that belongs to the old demo city; returns the new
-    (not yet active) generation with the city's areas."""
+    (not yet active) generation with the city's areas, and their area ids by (level, code)."""
     # TRUNCATE (inside the load's transaction, so a failed load leaves the old city): the request log is
     # append-only and refuses DELETE, and row-by-row DELETEs of staff re-checked every assignment
-    session.execute(text("TRUNCATE request_event, request_whistle, request, staff_assignment, staff, "
+    session.execute(text("TRUNCATE request_event, request_whistle, request, assignment, person, crosswalk, "
                          "service_circle, station, address, network_edge"))
     gen = generations.create(session, source=source, replace_levels=LEVELS)
-    bulk.write_areas(conn, gen, areas["level"].tolist(), areas["code"].tolist(), areas["name"].tolist(),
-                     areas["parent_code"].tolist(), areas["households"].to_numpy(), areas.geometry.values)
-    return gen
+    levels, codes = areas["level"].tolist(), areas["code"].tolist()
+    area_ids = bulk.write_areas(conn, gen, levels, codes, areas["name"].tolist(),
+                                areas["parent_code"].tolist(), areas["households"].to_numpy(), areas.geometry.values,
+                                tiers=areas["tier"].tolist() if "tier" in areas else None)
+    return gen, dict(zip(zip(levels, codes), area_ids))
 
 
 def _write_addresses(conn, addr) -> None:
@@ -101,18 +103,20 @@ def _utc_strings(req, col: str) -> np.ndarray:
     return out
 
 
-def _write_requests(conn, req, gen: int, grid_codes: list, unit_codes: list) -> None:
-    """A year of requests, located with generation `gen` (China Standard Time when naive)."""
+def _write_requests(conn, req, gen: int, grid_codes: list, unit_codes: list, ids: dict) -> None:
+    """A year of requests, located with generation `gen` (China Standard Time when naive), keeping the
+    areas (ids) and codes they were located in."""
     created = req["created_at"].dt.tz_localize("Asia/Shanghai") if req["created_at"].dt.tz is None \
         else req["created_at"]
     bulk.write_points(conn, "request",
                       ("created_at", "category", "matter_class", "importance", "urgency", "text", "status",
-                       "generation_id", "grid_code", "unit_code", "source", "colour", "due_at", "finished_at",
+                       "generation_id", "grid_code", "unit_code", "grid_area_id", "unit_area_id", "source", "colour", "due_at", "finished_at",
                        "closed_at", "escalated_at", "satisfaction", "result", "updated_at"),
                       (created.astype(str).tolist(),
                        req["category"].tolist(), req["matter_class"].tolist(),
                        req["importance"].to_numpy().astype(int), req["urgency"].to_numpy().astype(int),
                        req["text"].tolist(), req["status"].tolist(), [gen] * len(req), grid_codes, unit_codes,
+                       [ids.get(("grid", c)) for c in grid_codes], [ids.get(("unit", c)) for c in unit_codes],
                        ["demo"] * len(req), req["colour"].tolist(), _utc_strings(req, "due_at"),
                        _utc_strings(req, "finished_at"), _utc_strings(req, "closed_at"),
                        _utc_strings(req, "escalated_at"),
@@ -132,15 +136,17 @@ def _counts(city) -> dict:
     return counts
 
 
-def _write_staff(session, conn, staff) -> None:
-    """One staff row per person, one assignment each (ids taken from the sequence so COPY can link them)."""
+def _write_staff(session, conn, staff, ids: dict) -> None:
+    """One person row per person, one assignment each, to the area by id (person ids taken from the
+    sequence so COPY can link them)."""
     n = len(staff)
-    ids = [r[0] for r in session.execute(text(
-        "SELECT nextval(pg_get_serial_sequence('staff', 'id')) FROM generate_series(1, :n)"), {"n": n})]
-    bulk.copy_rows(conn, "staff", ("id", "name", "phone"),
-                   zip(ids, staff["name"].tolist(), staff["phone"].tolist()))
-    bulk.copy_rows(conn, "staff_assignment", ("staff_id", "role", "level", "area_code"),
-                   zip(ids, staff["role"].tolist(), staff["level"].tolist(), staff["area_code"].tolist()))
+    pids = [r[0] for r in session.execute(text(
+        "SELECT nextval(pg_get_serial_sequence('person', 'id')) FROM generate_series(1, :n)"), {"n": n})]
+    bulk.copy_rows(conn, "person", ("id", "name", "phone"),
+                   zip(pids, staff["name"].tolist(), staff["phone"].tolist()))
+    levels, codes = staff["level"].tolist(), staff["area_code"].tolist()
+    bulk.copy_rows(conn, "assignment", ("person_id", "role", "level", "area_id", "area_code"),
+                   zip(pids, staff["role"].tolist(), levels, [ids[k] for k in zip(levels, codes)], codes))
 
 
 def _locate(areas, lon, lat) -> tuple[list, list]:

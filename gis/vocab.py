@@ -10,8 +10,11 @@ LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
 # API key roles, least to most privileged.
 ROLES = ("consumer", "command", "planner", "admin")
 
-# Staff roles in the order a locate answer lists them (the person on the ground first).
-STAFF_ROLES = ("grid_worker", "grid_leader", "unit_leader", "holding_department", "community_secretary")
+# The builtin roles in the order a locate answer lists them (the person on the ground first); a city adds
+# its own roles in the `role` table, and those are listed after these.
+STAFF_ROLES = ("grid_worker", "estate_grid_leader", "building_leader", "grid_leader", "unit_leader",
+               "department_contact", "holding_department", "community_secretary", "reporting_official",
+               "volunteer", "mediator", "mobile_probe")
 
 # Service station kinds and their Chinese names (as station files and the maps write them).
 STATION_KINDS = {"party_service_center": "党群服务中心", "convenience_station": "便民服务站", "red_post": "红色驿站"}

@@ -14,7 +14,7 @@ from gis.store import db as gdb
 from gis.store import embedded
 from gis.settings import Settings
 
-DATA_TABLES = ("poi", "service_circle", "redraw", "generation_activation", "request_event", "request_whistle", "request", "staff_assignment", "staff", "station", "address", "network_edge", "audit_log",
+DATA_TABLES = ("poi", "service_circle", "redraw", "generation_activation", "request_event", "request_whistle", "request", "assignment", "person", "crosswalk", "estate", "station", "address", "network_edge", "audit_log",
                "api_key", "active_generation", "generation_area", "area", "generation")
 
 
@@ -81,3 +81,17 @@ def env(pg_url, monkeypatch):
     get_settings.cache_clear()
     yield pg_url
     get_settings.cache_clear()
+
+
+def assign(session, name: str, phone: str | None, role: str, level: str, code: str) -> int:
+    """A person assigned to the area bearing `code` at `level` in the active generation (by its id);
+    returns the person's id."""
+    pid = session.execute(text("INSERT INTO person (name, phone) VALUES (:n, :p) RETURNING id"),
+                          {"n": name, "p": phone}).scalar()
+    session.execute(text("""
+        INSERT INTO assignment (person_id, role, level, area_id, area_code)
+        SELECT :pid, :r, ga.level, ga.area_id, ga.code FROM generation_area ga JOIN active_generation ag
+          ON ag.generation_id = ga.generation_id WHERE ga.level = :l AND ga.code = :c"""),
+                    {"pid": pid, "r": role, "l": level, "c": code})
+    return pid
+

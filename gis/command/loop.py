@@ -95,7 +95,7 @@ def route(rules: Rules, locator: LocateEngine, areas: dict, category: str, matte
     for lvl in ("unit", "grid", "community"):
         a = areas.get(lvl)
         if a:
-            people += [p for p in locator.staff.get((lvl, a["code"]), []) if p["role"] in wanted]
+            people += [p for p in locator.staff_of(lvl, a["code"]) if p["role"] in wanted]
     if not people:
         people = locator.responsible(areas)[:2]
     return people

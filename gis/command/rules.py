@@ -69,7 +69,7 @@ MATTER_ALIASES = {v: k for k, v in MATTER_CLASSES.items()} | {k: k for k in MATT
 ROUTING = {
     "public": ("holding_department",),
     "shared": ("grid_worker", "community_secretary"),
-    "private": ("unit_leader",),  # volunteers and mediators are not yet modelled as staff
+    "private": ("unit_leader", "volunteer", "mediator"),  # 自家事: the unit leader, volunteers, mediators
 }
 
 

@@ -32,6 +32,7 @@ class LevelData:
     index: LevelIndex
     area_ids: np.ndarray | None = None  # the immutable area rows, in the same order
     weights: object = None  # spatial weights over these areas (gis.command.hotspots), built on first use
+    by_code: dict | None = None  # code → area id, built on first use
 
     @classmethod
     def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
@@ -78,7 +79,7 @@ class LocateEngine:
     """Every level's index of one generation with its staff, stations and walking reach: locate in memory."""
     generation: int | None
     levels: dict[str, LevelData]
-    staff: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    staff: dict[int, list[dict]] = field(default_factory=dict)  # by area id (an area's identity)
     stations: Stations | None = None
     reach: StationReach | None = None
     speed_m_s: float = 1.0
@@ -149,6 +150,18 @@ class LocateEngine:
             "stations": self.nearest_stations(lon, lat, k_stations),
         }
 
+    def staff_of(self, level: str, code: str) -> list[dict]:
+        """The people assigned to the area that bears `code` at `level` in this generation (assignments
+        point at area ids, so a re-coded area keeps its people)."""
+        d = self.levels.get(level)
+        if d is None or d.area_ids is None:
+            return []
+        if d.by_code is None:
+            d.by_code = dict(zip(d.codes.tolist(), d.area_ids.tolist()))
+        area_id = d.by_code.get(code)
+        people = self.staff.get(area_id, []) if area_id is not None else []
+        return [p if p["area_code"] == code else {**p, "area_code": code} for p in people]
+
     def responsible(self, areas: dict) -> list[dict]:
         """Staff for the unit, grid and community; where nobody is named, the nearest level up
         that has someone answers (属地兜底), so a located point always names someone."""
@@ -156,12 +169,12 @@ class LocateEngine:
         for lvl in ("unit", "grid", "community"):
             a = areas.get(lvl)
             if a:
-                people += self.staff.get((lvl, a["code"]), [])
+                people += self.staff_of(lvl, a["code"])
         if not people:
             for lvl in ("street", "district"):
                 a = areas.get(lvl)
-                if a and self.staff.get((lvl, a["code"])):
-                    people = self.staff[(lvl, a["code"])]
+                if a and self.staff_of(lvl, a["code"]):
+                    people = self.staff_of(lvl, a["code"])
                     break
         if not people:
             for lvl in ("grid", "community", "street", "district"):
@@ -170,8 +183,8 @@ class LocateEngine:
                     people = [{"name": f"{a['name']}（属地兜底）", "role": "area_government", "level": lvl,
                                "area_code": a["code"], "phone": None}]
                     break
-        rank = {r: i for i, r in enumerate(STAFF_ROLES)}
-        return sorted(people, key=lambda p: rank.get(p["role"], 99))
+        rank = {r: i for i, r in enumerate(STAFF_ROLES)}  # a city's own roles after the builtins
+        return sorted(people, key=lambda p: rank.get(p["role"], len(rank)))
 
 
 def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"] | None = None) -> dict[str, LevelData]:
@@ -209,16 +222,17 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
     return levels
 
 
-def load_staff(engine: Engine) -> dict[tuple[str, str], list[dict]]:
-    """Staff by (level, area code): who answers for each area."""
+def load_staff(engine: Engine) -> dict[int, list[dict]]:
+    """People by area id: who answers for each area, in which role (`area_code` is the code the area
+    bore when they were assigned; answers show the area's code in the generation asked about)."""
     sql = text("""
-        SELECT s.name, s.phone, sa.role, sa.level, sa.area_code
-        FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
+        SELECT p.name, p.phone, s.role, s.level, s.area_id, s.area_code
+        FROM assignment s JOIN person p ON p.id = s.person_id ORDER BY s.id
     """)
-    out: dict[tuple[str, str], list[dict]] = {}
+    out: dict[int, list[dict]] = {}
     with engine.connect() as conn:
         for r in conn.execute(sql):
-            out.setdefault((r.level, r.area_code), []).append(
+            out.setdefault(int(r.area_id), []).append(
                 {"name": r.name, "role": r.role, "level": r.level, "area_code": r.area_code, "phone": r.phone})
     return out
 

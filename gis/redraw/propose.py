@@ -399,9 +399,10 @@ def _impact(session, p: Proposal, old_here: list, households, b: Buildings) -> d
     after = _engine_codes(p.geoms[good], [p.codes[i] for i in good], x, y) if good else np.full(len(x), None)
     moved = np.flatnonzero(before != after)
     removed = sorted(set(old_codes) - set(p.codes))
+    removed_ids = [r.area_id for r in old_here if r.code in set(removed)]
     staff = session.execute(text("""
-        SELECT s.name, sa.role, sa.area_code FROM staff_assignment sa JOIN staff s ON s.id = sa.staff_id
-        WHERE sa.level = :l AND sa.area_code = ANY(:c)"""), {"l": p.level, "c": removed}).all() if removed else []
+        SELECT p.name, s.role, s.area_code FROM assignment s JOIN person p ON p.id = s.person_id
+        WHERE s.area_id = ANY(:ids) ORDER BY s.id"""), {"ids": removed_ids}).all() if removed_ids else []
     col = "grid_code" if p.level == "grid" else ("unit_code" if p.level == "unit" else None)
     open_requests = []
     if col:
@@ -447,26 +448,26 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
 
 
 def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
-    """Staff of an area whose code is gone go to the new area that took most of the old one's ground."""
+    """People assigned to an area of the old generation that the new one no longer holds go to its
+    successor: the new area with the same code, else the one that took most of the old one's ground.
+    (Assignments point at area ids: an area kept, even under a new code, keeps its people.)"""
     rows = session.execute(text(f"""
         WITH gone AS (
-            SELECT o.code, a.geom FROM {queries.areas_join("o", "a")}
+            SELECT o.area_id, o.code, a.geom FROM {queries.areas_join("o", "a")}
             WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
-              AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.level = :l
-                              AND n.code = o.code)
+              AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.area_id = o.area_id)
         )
-        SELECT gone.code AS old_code,
-               (SELECT n.code FROM {queries.areas_join("n", "na")}
-                WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
-                ORDER BY ST_Area(ST_Intersection(na.geom, gone.geom)) DESC, n.code COLLATE "C" LIMIT 1) AS new_code
-        FROM gone
+        SELECT gone.area_id AS old_id, gone.code AS old_code, s.area_id AS new_id, s.code AS new_code
+        FROM gone CROSS JOIN LATERAL (
+            SELECT n.area_id, n.code FROM {queries.areas_join("n", "na")}
+            WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
+            ORDER BY (n.code = gone.code) DESC, ST_Area(ST_Intersection(na.geom, gone.geom)) DESC,
+                     n.code COLLATE "C" LIMIT 1) s
     """), {"old": old_gen, "new": new_gen, "l": level, "p": parent}).all()
     out = []
     for r in rows:
-        if r.new_code is None:
-            continue
-        n = session.execute(text("UPDATE staff_assignment SET area_code = :n WHERE level = :l AND area_code = :o"),
-                            {"n": r.new_code, "o": r.old_code, "l": level}).rowcount
+        n = session.execute(text("UPDATE assignment SET area_id = :n WHERE area_id = :o"),
+                            {"n": r.new_id, "o": r.old_id}).rowcount
         if n:
             out.append({"from": r.old_code, "to": r.new_code, "assignments": n})
     return out

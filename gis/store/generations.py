@@ -47,8 +47,8 @@ def create(session: Session, source: str, note: str | None = None, based_on: int
     if based_on is not None:
         session.execute(
             text("""
-                INSERT INTO generation_area (generation_id, area_id, level, code, parent_level, parent_code)
-                SELECT :g, area_id, level, code, parent_level, parent_code FROM generation_area
+                INSERT INTO generation_area (generation_id, area_id, level, code, parent_level, parent_code, tier)
+                SELECT :g, area_id, level, code, parent_level, parent_code, tier FROM generation_area
                 WHERE generation_id = :b AND NOT (level = ANY(:skip))
                   AND NOT (level = :cl AND parent_code = :cp)
             """),

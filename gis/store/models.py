@@ -9,7 +9,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Index,
+    CHAR, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Index,
     Integer, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy import text as _sql  # the Request model has a column named `text`
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gis.store.queries import OPEN_SQL, sql_list
-from gis.vocab import LEVELS, REQUEST_STATUSES, ROLES, STAFF_ROLES, STATION_KIND_MAX
+from gis.vocab import LEVELS, REQUEST_STATUSES, ROLES, STATION_KIND_MAX
 
 
 class Base(DeclarativeBase):
@@ -71,16 +71,34 @@ class Area(Base):
     households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    # md5 of the normalized boundary's WKB: a write with the same level, ground, name and households
+    # reuses this row, so the area keeps its id (its identity) in every generation where its ground is the same
+    ground: Mapped[str | None] = mapped_column(CHAR(32))
     __table_args__ = (
         CheckConstraint(f"level IN ({sql_list(LEVELS)})", name="area_level"),
         CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="area_geom_valid"),
         Index("area_geom_gist", "geom", postgresql_using="gist"),
         Index("area_level_code", "level", "code"),
+        Index("area_level_ground", "level", "ground"),
     )
 
 
+class GridTier(Base):
+    """One tier of the city's grids (大网格/小网格, 小区网格/楼栋网格): its name, the digits it adds to its
+    parent's code, and whether its grids must cover their parent grid without gaps."""
+
+    __tablename__ = "grid_tier"
+    tier: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text)
+    digits: Mapped[int] = mapped_column(SmallInteger)
+    nests: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    __table_args__ = (CheckConstraint("tier BETWEEN 1 AND 9", name="grid_tier_range"),
+                      CheckConstraint("digits BETWEEN 1 AND 6", name="grid_tier_digits"))
+
+
 class GenerationArea(Base):
-    """Membership of an area in a generation, with its parent there; codes unique per generation."""
+    """Membership of an area in a generation, with its code (a label) and parent there; codes unique
+    per generation and level. A grid has a tier: tier 1 hangs under a community, tier k under a grid."""
 
     __tablename__ = "generation_area"
     generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"), primary_key=True)
@@ -89,6 +107,7 @@ class GenerationArea(Base):
     code: Mapped[str] = mapped_column(String(32))
     parent_level: Mapped[str | None] = mapped_column(String(16))
     parent_code: Mapped[str | None] = mapped_column(String(32))
+    tier: Mapped[int | None] = mapped_column(SmallInteger)
     __table_args__ = (
         UniqueConstraint("generation_id", "level", "code", name="generation_area_code"),
         ForeignKeyConstraint(
@@ -98,34 +117,48 @@ class GenerationArea(Base):
         ),
         CheckConstraint(
             "(level = 'district') = (parent_code IS NULL)", name="generation_area_parent_needed"),
+        CheckConstraint("(level = 'grid') = (tier IS NOT NULL)", name="generation_area_tier"),
+        CheckConstraint("level <> 'grid' OR (tier = 1 AND parent_level = 'community') "
+                        "OR (tier > 1 AND parent_level = 'grid')", name="generation_area_grid_parent"),
         Index("generation_area_gen_level", "generation_id", "level"),
     )
 
 
-class Staff(Base):
+class Role(Base):
+    """A role a person can hold for an area; the city extends the builtin list (volunteer, mediator, …)."""
+
+    __tablename__ = "role"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    roams: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    __table_args__ = (CheckConstraint("code ~ '^[a-z][a-z0-9_]{0,31}$'", name="role_code"),)
+
+
+class Person(Base):
     """A person or department; phone stored in full and masked in answers unless the role allows."""
 
-    __tablename__ = "staff"
+    __tablename__ = "person"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(32))
+    organisation: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
 
-class StaffAssignment(Base):
-    """Who answers for an area, by area code (stable across generations)."""
+class Assignment(Base):
+    """Who answers for an area in which role, by area id (its identity; `area_code` is the label it
+    was assigned with), so a re-coding moves no one."""
 
-    __tablename__ = "staff_assignment"
+    __tablename__ = "assignment"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
-    role: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(ForeignKey("role.code", name="assignment_role", onupdate="CASCADE"))
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id", name="assignment_area"))
     level: Mapped[str] = mapped_column(String(16))
     area_code: Mapped[str] = mapped_column(String(32))
-    __table_args__ = (
-        CheckConstraint(
-            f"role IN ({sql_list(STAFF_ROLES)})",
-            name="staff_role"),
-        Index("staff_assignment_area", "level", "area_code"),
-    )
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (Index("assignment_area", "area_id"), Index("assignment_person", "person_id"))
 
 
 class Address(Base):
@@ -187,6 +220,8 @@ class Request(Base):
     generation_id: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
     grid_code: Mapped[str | None] = mapped_column(String(32))
     unit_code: Mapped[str | None] = mapped_column(String(32))
+    grid_area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))  # the areas it was located in
+    unit_area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     address: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
@@ -208,6 +243,7 @@ class Request(Base):
         CheckConstraint(f"status IN ({sql_list(REQUEST_STATUSES)})", name="request_status"),
         CheckConstraint("satisfaction BETWEEN 1 AND 5", name="request_satisfaction"),
         Index("request_grid_time", "grid_code", "created_at"),
+        Index("request_grid_area_time", "grid_area_id", "created_at"),
         Index("request_time", "created_at"),
         Index("request_open_due", "due_at", postgresql_where=_sql(f"status IN ({OPEN_SQL})")),
     )
@@ -244,6 +280,47 @@ class RequestWhistle(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (UniqueConstraint("request_id", "department", name="request_whistle_department"),)
+
+
+class Crosswalk(Base):
+    """What a code or an area became in a generation: a re-coding (same area, new code), a redraw or
+    import (the old area's ground went to new areas, `share` each) or a merge (a source network's code)."""
+
+    __tablename__ = "crosswalk"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text)
+    from_code: Mapped[str] = mapped_column(String(64))
+    from_area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    to_code: Mapped[str] = mapped_column(String(32))
+    to_area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    share: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (
+        CheckConstraint("kind IN ('recode','redraw','merge','import')", name="crosswalk_kind"),
+        CheckConstraint("share IS NULL OR share BETWEEN 0 AND 1", name="crosswalk_share"),
+        Index("crosswalk_from", "from_code"), Index("crosswalk_to", "to_code"),
+        Index("crosswalk_generation", "generation_id"),
+    )
+
+
+class Estate(Base):
+    """A residential estate (小区): not part of the hierarchy; the automatic redraw keeps each whole."""
+
+    __tablename__ = "estate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    properties: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="estate_geom_valid"),
+        CheckConstraint("households >= 0", name="estate_households"),
+        Index("estate_geom_gist", "geom", postgresql_using="gist"),
+    )
 
 
 class ApiKey(Base):

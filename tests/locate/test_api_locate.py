@@ -15,6 +15,7 @@ from gis.store.db import session_scope
 from gis.locate.sql import locate_codes_sql
 from gis.settings import Settings
 from tests.areas_factory import write_generation
+from tests.conftest import assign
 
 D = shapely.box(117.0, 36.6, 117.02, 36.62)
 S = D
@@ -36,9 +37,7 @@ def hierarchy(grid_names=("西网格", "东网格")):
 def client(clean_db, pg_url):
     gen = write_generation(clean_db, hierarchy())
     with session_scope(clean_db) as s:
-        sid = s.execute(text("INSERT INTO staff (name, phone) VALUES ('张伟', '13812345678') RETURNING id")).scalar()
-        s.execute(text("INSERT INTO staff_assignment (staff_id, role, level, area_code) "
-                       "VALUES (:s, 'grid_worker', 'grid', '370102001001001')"), {"s": sid})
+        assign(s, "张伟", "13812345678", "grid_worker", "grid", "370102001001001")
         s.execute(text("INSERT INTO station (name, kind, geom) VALUES ('明湖党群服务中心', 'party_service_center', "
                        "ST_SetSRID(ST_MakePoint(117.004, 36.605), 4326))"))
         ks = {r: keys.create(s, r) for r in ("consumer", "command", "planner", "admin")}

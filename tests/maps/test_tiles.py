@@ -143,8 +143,8 @@ def test_generations_unknown_and_draft(demo):
         draft = conn.execute(text("INSERT INTO generation (state, source, based_on) VALUES ('draft', 'test', :g) "
                                   "RETURNING id"), {"g": gen}).scalar()
         conn.execute(text("""INSERT INTO generation_area
-                                 (generation_id, area_id, level, code, parent_level, parent_code)
-                             SELECT :d, area_id, level, code, parent_level, parent_code FROM generation_area
+                                 (generation_id, area_id, level, code, parent_level, parent_code, tier)
+                             SELECT :d, area_id, level, code, parent_level, parent_code, tier FROM generation_area
                              WHERE generation_id = :g"""), {"d": draft, "g": gen})
     try:
         url = f"/tiles/unit/15/{x}/{y}.pbf?generation={draft}"

@@ -80,10 +80,11 @@ def test_auto_redraw_balances_and_commits(demo):
     done = c.post(f"/v1/redraws/{body['id']}/commit")
     assert done.status_code == 200 and done.json()["generation"] == body["draft_generation"]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM staff_assignment WHERE level = 'grid' AND area_code = :c"),
-                            {"c": gone}).scalar() == 0  # nobody left on a grid that no longer exists
-        holders = conn.execute(text("SELECT count(*) FROM staff_assignment WHERE level = 'grid' AND area_code = ANY(:c)"),
-                               {"c": sorted(draft)}).scalar()
+        active = "SELECT area_id FROM generation_area WHERE generation_id = :g AND level = 'grid'"
+        assert conn.execute(text(f"SELECT count(*) FROM assignment WHERE level = 'grid' AND area_id NOT IN ({active})"),
+                            {"g": body["draft_generation"]}).scalar() == 0  # nobody left on a grid that is gone
+        holders = conn.execute(text(f"SELECT count(*) FROM assignment WHERE level = 'grid' AND area_id IN ({active} "
+                                    "AND code = ANY(:c))"), {"g": body["draft_generation"], "c": sorted(draft)}).scalar()
     assert holders == 3 * len(before)  # every grid's three staff assignments went somewhere new
     moved = c.get(f"/v1/requests/{req['id']}", headers={"X-API-Key": c.consumer}).json()
     newer = [code for code, (_, g) in draft.items() if g.covers(spot)][0]

@@ -12,6 +12,7 @@ from gis import keys
 from gis.store.db import session_scope
 from gis.settings import Settings
 from tests.areas_factory import write_generation
+from tests.conftest import assign
 from tests.locate.test_api_locate import hierarchy
 
 COMM = "370102001001"
@@ -32,9 +33,7 @@ def client(clean_db, pg_url):
             for y in (36.605, 36.615):
                 s.execute(text("INSERT INTO address (address, households, geom) VALUES (:a, 100, "
                                "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"), {"a": f"楼{x}-{y}", "x": x, "y": y})
-        s.execute(text("INSERT INTO staff (name, phone) VALUES ('李强', '13900000000')"))
-        s.execute(text("INSERT INTO staff_assignment (staff_id, role, level, area_code) "
-                       "VALUES (1, 'grid_worker', 'grid', '370102001001002')"))
+        assign(s, "李强", "13900000000", "grid_worker", "grid", "370102001001002")
         ks = {r: keys.create(s, r) for r in ("consumer", "planner")}
     with TestClient(create_app(Settings(database_url=pg_url))) as c:
         c.keys, c.gen = ks, gen

@@ -251,7 +251,7 @@ def _snapshot(engine) -> dict:
                            WHERE ga.generation_id = (SELECT generation_id FROM active_generation)
                            ORDER BY ga.level, ga.code""",
         "area_rows": "SELECT count(*) FROM area",
-        "staff": "SELECT staff_id, level, area_code FROM staff_assignment ORDER BY 1, 2, 3",
+        "staff": "SELECT person_id, level, area_id, area_code FROM assignment ORDER BY 1, 2, 3",
         "requests": "SELECT id, version, status FROM request ORDER BY id",
         "request_rows": "SELECT * FROM request ORDER BY id",
         "events": "SELECT count(*) FROM request_event",
