@@ -241,7 +241,7 @@ def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, 
     new_codes = [grid] + [_number(parent, n, d) for n in free]
     new_names = [names[i]] + [f"{names[i]}（分{j}）" for j in range(2, parts + 1)]
     keep = [j for j in range(len(codes)) if j != i]
-    return Proposal("grid", community, [codes[j] for j in keep] + new_codes, [names[j] for j in keep] + new_names,
+    return Proposal("grid", parent, [codes[j] for j in keep] + new_codes, [names[j] for j in keep] + new_names,
                     np.array([geoms[j] for j in keep] + list(polys), dtype=object))
 
 
@@ -254,8 +254,8 @@ def merge(session: Session, grids: list[str]) -> Proposal:
         raise RedrawError("grids: name at least two grids to merge")
     parents = {_parent_of(session, gen, g) for g in grids}
     if len(parents) != 1:
-        raise RedrawError(f"grids: {', '.join(grids)} have different parents ({', '.join(sorted(parents))}); "
-                          "merge grids of one parent only")
+        raise RedrawError(f"grids: {', '.join(grids)} are in different communities or parent "
+                          f"grids ({', '.join(sorted(parents))}); merge grids of one parent only")
     community = parents.pop()
     codes, names, geoms = _grids(session, gen, community)
     pick = [codes.index(g) for g in sorted(grids)]

@@ -193,8 +193,14 @@ def _finding(kind, codes, message, geometry=None) -> dict:
             "message": message, "geometry": _gj(geometry)}
 
 
+DENSIFY_DEG = 0.0002  # ~20 m: edges are densified before projecting, so a long parallel stays one line
+
+
 def _metric(geoms, crs):
-    return gpd.GeoSeries(list(geoms), crs=4326).to_crs(crs).values
+    """Lon/lat geometries in the metric CRS, densified first: a straight lon/lat edge projects to a curve,
+    and a parent edge without the vertex a child has there would otherwise leave a false sliver."""
+    return gpd.GeoSeries(list(shapely.segmentize(np.asarray(list(geoms), dtype=object), DENSIFY_DEG)),
+                         crs=4326).to_crs(crs).values
 
 
 def _degrees(geom, crs):
