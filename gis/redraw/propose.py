@@ -208,12 +208,14 @@ def _degrees(geom, crs):
 
 
 def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], households: np.ndarray,
-             hh_range: tuple[int, int], compactness_min: float = COMPACTNESS_MIN) -> list[dict]:
+             hh_range: tuple[int, int], compactness_min: float = COMPACTNESS_MIN,
+             digits: int | None = None) -> list[dict]:
     """Every finding for a proposal. `siblings_elsewhere`: code → parent of areas of the same level
-    under other parents (a code may not be taken from them)."""
+    under other parents (a code may not be taken from them); `digits`: how many digits a child's code
+    adds to its parent's (a grid tier's `grid_tier.digits`), unchecked when None."""
     c = parent_geom.centroid
     crs = metric_crs(c.x, c.y)
-    out = _code_findings(p, siblings_elsewhere)
+    out = _code_findings(p, siblings_elsewhere, digits)
     shape_findings, ok = _shape_findings(p)
     out += shape_findings
     outside_findings, away = _outside_findings(p, parent_geom, crs)
@@ -227,8 +229,8 @@ def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], house
     return out
 
 
-def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str]) -> list[dict]:
-    """Missing, repeated, wrongly prefixed or taken codes."""
+def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str], digits: int | None = None) -> list[dict]:
+    """Missing, repeated, wrongly prefixed, wrongly long (for a tier's `digits`) or taken codes."""
     out, seen = [], {}
     for i, code in enumerate(p.codes):
         if not code:
@@ -239,6 +241,9 @@ def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str]) -> list[dict
             seen[code] = i
             if not code.startswith(p.parent):
                 out.append(_finding("code", [code], f"code {code} does not start with its parent's code {p.parent}"))
+            elif digits and not (len(code) == len(p.parent) + digits and code[len(p.parent):].isdigit()):
+                out.append(_finding("code", [code], f"code {code} must be its parent's code {p.parent} and "
+                                                    f"{digits} digit(s) for this tier"))
             if code in siblings_elsewhere:
                 out.append(_finding("code", [code], f"code {code} already names a {p.level} under "
                                                     f"{siblings_elsewhere[code]}"))
@@ -377,7 +382,8 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
     old_here = [r for r in old if r.parent_code == p.parent]
     b = Buildings.within(session, parent_geom)
     households = households_of(p.geoms, p.codes, b.x, b.y, b.hh)
-    findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)))
+    findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)),
+                        digits=where.digits if where.tier else None)
     if p.level == "grid":
         findings += estate_findings(p, Estates.within(session, parent_geom), parent_geom)
     valid = not any(f["severity"] == "error" for f in findings)

@@ -18,7 +18,7 @@ from gis.store.tiers import set_tiers
 
 COMM = "370102001001"
 G1, G2 = COMM + "001", COMM + "002"            # tier 1: west and east halves
-G1S, G1N = G1 + "001", G1 + "002"              # tier 2 under G1: south and north
+G1S, G1N = G1 + "01", G1 + "02"              # tier 2 under G1: south and north
 X0, XM, X1, Y0, YM, Y1 = 117.0, 117.01, 117.02, 36.6, 36.61, 36.62
 
 
@@ -58,7 +58,7 @@ def two_tier_city():
 def city(clean_db):
     rows = two_tier_city()
     with session_scope(clean_db) as s:
-        set_tiers(s, [("大网格", 3, True), ("小网格", 3, True)])
+        set_tiers(s, [("大网格", 3, True), ("小网格", 2, True)])
         gen = generations.create(s, source="test two tiers", replace_levels=("district", "street", "community",
                                                                              "grid", "unit"))
         conn = s.connection().connection.driver_connection
@@ -105,22 +105,22 @@ def membership(engine, level: str) -> dict[str, tuple]:
 def test_drawn_tier2_redraw_under_a_tier1_grid_commits_and_locate_answers_with_it(client, city):
     west, east = shapely.box(X0, Y0, 117.005, Y1), shapely.box(117.005, Y0, XM, Y1)
     body = post(client, "/v1/redraws", {"level": "grid", "parent": G1,
-                                        "features": fc((G1 + "003", "西小网格", west), (G1 + "004", "东小网格", east))}).json()
+                                        "features": fc((G1 + "03", "西小网格", west), (G1 + "04", "东小网格", east))}).json()
     assert body["valid"] is True, [(f["message"], f["geometry"]) for f in body["findings"]]
     assert body["impact"]["removed_codes"] == [G1S, G1N] and body["impact"]["households_after"] == {
-        G1 + "003": 200, G1 + "004": 200}
+        G1 + "03": 200, G1 + "04": 200}
     gen = commit(client, body["id"]).json()["generation"]
     grids = membership(city, "grid")
     assert grids == {G1: (COMM, "community", 1), G2: (COMM, "community", 1),
-                     G1 + "003": (G1, "grid", 2), G1 + "004": (G1, "grid", 2)}
+                     G1 + "03": (G1, "grid", 2), G1 + "04": (G1, "grid", 2)}
     units = membership(city, "unit")
     for code, (parent, plevel, _tier) in units.items():   # every unit under the finest grid covering it
-        expected = G2 if code.startswith(G2) else (G1 + "003" if code[-1] in "13" else G1 + "004")
+        expected = G2 if code.startswith(G2) else (G1 + "03" if code[-1] in "13" else G1 + "04")
         assert (parent, plevel) == (expected, "grid"), code
     r = client.get("/v1/locate?lon=117.007&lat=36.617", headers={"X-API-Key": client.keys["consumer"]}).json()
     assert r["generation"] == gen and r["unit"]["code"] == G1N + "004"
     finest = [a["code"] for a in r["grid_path"]] if "grid_path" in r else None
-    assert finest in (None, [G1, G1 + "004"]) and r["grid"]["code"] in (G1, G1 + "004")
+    assert finest in (None, [G1, G1 + "04"]) and r["grid"]["code"] in (G1, G1 + "04")
     assert r["community"]["code"] == COMM
 
 
@@ -129,8 +129,13 @@ def test_a_redraw_names_its_tier_and_refuses_a_tier_too_deep(client):
                                      "features": fc((G1S + "001", "x", shapely.box(X0, Y0, XM, YM)))})
     assert r.status_code == 422 and "finest tier" in r.json()["detail"] and r.json()["errors"][0]["field"] == "parent"
     r = post(client, "/v1/redraws", {"level": "unit", "parent": G1,
-                                     "features": fc((G1 + "009", "x", shapely.box(X0, Y0, XM, Y1)))})
+                                     "features": fc((G1 + "09", "x", shapely.box(X0, Y0, XM, Y1)))})
     assert r.status_code == 422 and "next tier" in r.json()["detail"]
+    # tier-2 codes add the tier's 2 digits to the parent grid's code
+    body = post(client, "/v1/redraws", {"level": "grid", "parent": G1, "features": fc(
+        (G1 + "003", "西", shapely.box(X0, Y0, 117.005, Y1)), (G1 + "04", "东", shapely.box(117.005, Y0, XM, Y1)))}).json()
+    bad = [f for f in body["findings"] if f["kind"] == "code"]
+    assert body["valid"] is False and [f["codes"] for f in bad] == [[G1 + "003"]] and "2 digit(s)" in bad[0]["message"]
 
 
 def test_tier2_grid_straddling_new_tier1_grids_is_an_error(client):
@@ -160,28 +165,28 @@ def test_tier1_redraw_keeps_tier2_grids_under_the_grid_that_holds_them(client, c
 
 
 def test_automatic_split_and_merge_at_tier2(client, city):
-    # automatic: the tier-2 grids of G1 redrawn into 2 (tier digits 3, coded under G1)
+    # automatic: the tier-2 grids of G1 redrawn into 2 (tier-2 codes add 2 digits)
     body = post(client, "/v1/redraws/auto", {"parent": G1, "k": 2}).json()
     assert body["valid"] is True, body["findings"]
-    assert sorted(body["impact"]["households_after"]) == [G1 + "001", G1 + "002"]
+    assert sorted(body["impact"]["households_after"]) == [G1 + "01", G1 + "02"]
     assert sorted(body["impact"]["households_after"].values()) == [200, 200]
     commit(client, body["id"])
-    assert {c for c, (p, _l, t) in membership(city, "grid").items() if t == 2} == {G1 + "001", G1 + "002"}
+    assert {c for c, (p, _l, t) in membership(city, "grid").items() if t == 2} == {G1 + "01", G1 + "02"}
     # G2 has no tier-2 grids: an automatic redraw under it makes its first ones from its units
     body = post(client, "/v1/redraws/auto", {"parent": G2, "k": 2}).json()
     assert body["valid"] is True, body["findings"]
     commit(client, body["id"])
     units = membership(city, "unit")
-    assert {units[f"{G2}{i:03d}"][0] for i in range(1, 5)} == {G2 + "001", G2 + "002"}
+    assert {units[f"{G2}{i:03d}"][0] for i in range(1, 5)} == {G2 + "01", G2 + "02"}
     # split one tier-2 grid, then merge the parts back
-    body = post(client, "/v1/redraws/split", {"grid": G2 + "001", "parts": 2}).json()
+    body = post(client, "/v1/redraws/split", {"grid": G2 + "01", "parts": 2}).json()
     assert body["valid"] is True, body["findings"]
-    assert sorted(body["impact"]["new_codes"]) == [G2 + "003"]
+    assert sorted(body["impact"]["new_codes"]) == [G2 + "03"]
     commit(client, body["id"])
-    body = post(client, "/v1/redraws/merge", {"grids": [G2 + "001", G2 + "003"]}).json()
+    body = post(client, "/v1/redraws/merge", {"grids": [G2 + "01", G2 + "03"]}).json()
     assert body["valid"] is True, body["findings"]
     commit(client, body["id"])
-    assert {c for c, (p, _l, _t) in membership(city, "grid").items() if p == G2} == {G2 + "001", G2 + "002"}
+    assert {c for c, (p, _l, _t) in membership(city, "grid").items() if p == G2} == {G2 + "01", G2 + "02"}
 
 
 def test_automatic_redraw_of_grids_holding_a_lower_tier_is_refused(client):
