@@ -642,16 +642,23 @@ def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new
     return out
 
 
+def _finest_grid(geom: str, generation: str) -> str:
+    """A scalar subquery: the code of the finest-tier grid of `generation` covering `geom` (first code
+    wins within a tier), the grid a point belongs to when grids come in tiers."""
+    return (f"(SELECT fg.code FROM {queries.areas_join('fg', 'fga')} WHERE fg.generation_id = {generation} "
+            f"AND fg.level = 'grid' AND ST_Covers(fga.geom, {geom}) ORDER BY fg.tier DESC, fg.code COLLATE \"C\" LIMIT 1)")
+
+
 def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: int, new_gen: int,
                             actor: str) -> int:
-    """Open requests in the redrawn areas are located again with the new generation (the grid that
+    """Open requests in the redrawn areas are located again with the new generation (the finest grid that
     answers for them now); each move is a step in the request's log, so the old codes stay on record."""
     if level not in ("grid", "unit"):
         return 0
     col = f"{level}_code"
     rows = session.execute(text(f"""
         SELECT r.id, r.version, r.status, r.grid_code, r.unit_code,
-               {queries.first_covering("r.geom", "'grid'", ":new")} AS new_grid,
+               {_finest_grid("r.geom", ":new")} AS new_grid,
                {queries.first_covering("r.geom", "'unit'", ":new")} AS new_unit
         FROM request r
         WHERE r.status IN ({OPEN_SQL}) AND r.geom IS NOT NULL

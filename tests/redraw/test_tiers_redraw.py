@@ -103,6 +103,12 @@ def membership(engine, level: str) -> dict[str, tuple]:
 
 
 def test_drawn_tier2_redraw_under_a_tier1_grid_commits_and_locate_answers_with_it(client, city):
+    with city.begin() as conn:  # an open request in G1N's north-east unit
+        rid = conn.execute(text("""
+            INSERT INTO request (created_at, category, matter_class, status, generation_id, grid_code, unit_code, geom)
+            SELECT now(), '环境卫生', 'public', 'collected', generation_id, :g, :u,
+                   ST_SetSRID(ST_MakePoint(117.007, 36.617), 4326) FROM active_generation RETURNING id"""),
+            {"g": G1N, "u": G1N + "004"}).scalar()
     west, east = shapely.box(X0, Y0, 117.005, Y1), shapely.box(117.005, Y0, XM, Y1)
     body = post(client, "/v1/redraws", {"level": "grid", "parent": G1,
                                         "features": fc((G1 + "03", "西小网格", west), (G1 + "04", "东小网格", east))}).json()
@@ -122,6 +128,9 @@ def test_drawn_tier2_redraw_under_a_tier1_grid_commits_and_locate_answers_with_i
     finest = [a["code"] for a in r["grid_path"]] if "grid_path" in r else None
     assert finest in (None, [G1, G1 + "04"]) and r["grid"]["code"] in (G1, G1 + "04")
     assert r["community"]["code"] == COMM
+    with city.connect() as conn:  # the open request now answers to the finest grid that covers it
+        assert conn.execute(text("SELECT grid_code, unit_code, generation_id FROM request WHERE id = :i"),
+                            {"i": rid}).one() == (G1 + "04", G1N + "004", gen)
 
 
 def test_a_redraw_names_its_tier_and_refuses_a_tier_too_deep(client):
