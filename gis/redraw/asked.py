@@ -109,6 +109,8 @@ def estate_groups(session: Session, atoms: np.ndarray) -> np.ndarray:
 def _regroup(session: Session, atoms, hh, k: int, tolerance: float, seed: int, split_estates: bool):
     """`k` balanced contiguous grids from the atoms, each estate's atoms kept together unless
     `split_estates`; the grid polygons in reading order."""
+    if not np.asarray(hh, float).sum() > 0:
+        raise RedrawError("parent: these units hold no households to balance; draw the new grids instead")
     if not split_estates:
         atoms, hh, _member = group_atoms(atoms, hh, estate_groups(session, atoms))
     if not 1 <= k <= len(atoms):
