@@ -209,3 +209,29 @@ def test_automatic_redraw_of_grids_holding_a_lower_tier_is_refused(client):
     assert r.status_code == 422 and G1 in r.json()["detail"] and "finest tier" in r.json()["detail"]
     r = post(client, "/v1/redraws/split", {"grid": G1, "parts": 2})
     assert r.status_code == 422 and "next tier" in r.json()["detail"]
+
+
+def test_a_third_tier_is_made_and_redrawn_under_a_tier2_grid(client, city):
+    """With three tiers, a tier-2 grid's units are cut into its first tier-3 grids (2 more digits), a
+    drawn redraw of those commits, and the units follow the finest grid."""
+    with session_scope(city) as s:
+        set_tiers(s, [("大网格", 3, True), ("小网格", 2, True), ("楼栋网格", 2, True)])
+    body = post(client, "/v1/redraws/auto", {"parent": G1S, "k": 2}).json()
+    assert body["valid"] is True, body["findings"]
+    commit(client, body["id"])
+    grids = membership(city, "grid")
+    assert {c: v for c, v in grids.items() if v[2] == 3} == {G1S + "01": (G1S, "grid", 3), G1S + "02": (G1S, "grid", 3)}
+    units = membership(city, "unit")
+    assert {units[f"{G1S}{i:03d}"][0] for i in range(1, 5)} == {G1S + "01", G1S + "02"}
+    assert all(units[f"{G1N}{i:03d}"][0] == G1N for i in range(1, 5))      # the other tier-2 grid untouched
+    # drawn: the tier-3 grids of G1S as south and north halves
+    south, north = shapely.box(X0, Y0, XM, 36.605), shapely.box(X0, 36.605, XM, YM)
+    body = post(client, "/v1/redraws", {"level": "grid", "parent": G1S, "features": fc(
+        (G1S + "03", "南楼栋", south), (G1S + "04", "北楼栋", north))}).json()
+    assert body["valid"] is True, body["findings"]
+    commit(client, body["id"])
+    units = membership(city, "unit")
+    assert [units[f"{G1S}{i:03d}"][0] for i in range(1, 5)] == [G1S + "03", G1S + "03", G1S + "04", G1S + "04"]
+    r = post(client, "/v1/redraws", {"level": "grid", "parent": G1S + "03", "features": fc(
+        (G1S + "0301", "x", south))})
+    assert r.status_code == 422 and "finest tier (3, 楼栋网格)" in r.json()["detail"]
