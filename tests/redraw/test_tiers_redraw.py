@@ -235,3 +235,14 @@ def test_a_third_tier_is_made_and_redrawn_under_a_tier2_grid(client, city):
     r = post(client, "/v1/redraws", {"level": "grid", "parent": G1S + "03", "features": fc(
         (G1S + "0301", "x", south))})
     assert r.status_code == 422 and "finest tier (3, 楼栋网格)" in r.json()["detail"]
+
+
+def test_merging_tier1_grids_carries_their_tier2_grids_and_units(client, city):
+    body = post(client, "/v1/redraws/merge", {"grids": [G1, G2]}).json()
+    assert body["valid"] is True, body["findings"]
+    commit(client, body["id"])
+    grids = membership(city, "grid")
+    assert grids == {G1: (COMM, "community", 1), G1S: (G1, "grid", 2), G1N: (G1, "grid", 2)}
+    units = membership(city, "unit")
+    assert {units[f"{G2}{i:03d}"][0] for i in range(1, 5)} == {G1}           # G2's units: the merged grid
+    assert {units[f"{G1S}{i:03d}"][0] for i in range(1, 5)} == {G1S}         # still under their tier-2 grid
