@@ -246,3 +246,22 @@ def test_merging_tier1_grids_carries_their_tier2_grids_and_units(client, city):
     units = membership(city, "unit")
     assert {units[f"{G2}{i:03d}"][0] for i in range(1, 5)} == {G1}           # G2's units: the merged grid
     assert {units[f"{G1S}{i:03d}"][0] for i in range(1, 5)} == {G1S}         # still under their tier-2 grid
+
+
+def test_command_line_auto_and_split_under_a_grid(city, env):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def wangge(*args):
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True,
+                              env=os.environ | {"PYTHONPATH": os.getcwd(), "WANGGE_GRID_HOUSEHOLDS_MIN": "50"},
+                              timeout=120)
+
+    p = wangge("redraw", "auto", G1, "--k", "2", "--split-estates", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["valid"] and sorted(out["impact"]["households_after"]) == [G1 + "01", G1 + "02"]
+    p = wangge("redraw", "split", G1, "--parts", "2")
+    assert p.returncode == 1 and "next tier" in p.stderr and "Traceback" not in p.stderr
