@@ -106,11 +106,13 @@ def estate_groups(session: Session, atoms: np.ndarray) -> np.ndarray:
     return np.where(first < len(estates), first, -1)
 
 
-def _regroup(session: Session, atoms, hh, k: int, tolerance: float, seed: int, split_estates: bool):
+def _regroup(session: Session, atoms, hh, k: int, tolerance: float, seed: int, split_estates: bool,
+             field: str = "parent"):
     """`k` balanced contiguous grids from the atoms, each estate's atoms kept together unless
-    `split_estates`; the grid polygons in reading order."""
+    `split_estates`; the grid polygons in reading order. RedrawError names `field` (the area asked about)
+    when its units hold no households."""
     if not np.asarray(hh, float).sum() > 0:
-        raise RedrawError("parent: these units hold no households to balance; draw the new grids instead")
+        raise RedrawError(f"{field}: these units hold no households to balance; draw the new grids instead")
     if not split_estates:
         atoms, hh, _member = group_atoms(atoms, hh, estate_groups(session, atoms))
     if not 1 <= k <= len(atoms):
@@ -231,7 +233,7 @@ def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, 
     if len(atoms) < parts:
         raise RedrawError(f"parts: grid {grid} has {len(atoms)} unit(s), too few for {parts} grids")
     try:
-        polys = _regroup(session, atoms, hh, parts, tolerance, seed, split_estates)
+        polys = _regroup(session, atoms, hh, parts, tolerance, seed, split_estates, field="grid")
     except RedrawError as exc:
         raise RedrawError(str(exc).replace("k: ", "parts: ", 1)) from exc
     i = codes.index(grid)
