@@ -182,6 +182,17 @@ def import_areas(file: Path, level: str = typer.Option(..., help="district|stree
                 households_field=households_field, as_json=as_json)
 
 
+@import_app.command("estates")
+def import_estates(file: Path, code_field: Optional[str] = None, name_field: Optional[str] = None,
+                   households_field: Optional[str] = None, as_json: bool = JsonOpt):
+    """Import residential estates (小区: polygons with code, name, optional households); an estate with a
+    code already stored is replaced."""
+    from gis.importers.estates import import_estates as fn
+
+    _run_import(fn, file, code_field=code_field, name_field=name_field, households_field=households_field,
+                as_json=as_json)
+
+
 @import_app.command("addresses")
 def import_addresses(file: Path, as_json: bool = JsonOpt):
     """Import the standard address registry (CSV: address,lon,lat[,crs,households,building_code])."""
@@ -452,6 +463,54 @@ def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | un
     _out(out, as_json, "\n".join(lines))
     if not out["valid"]:
         raise typer.Exit(3)
+
+
+def _propose_asked(make, *args, as_json: bool, **kw) -> None:
+    """Make a proposal from the record (automatic, split), check and store it, and print the report."""
+    from gis.redraw import propose
+    from gis.store.db import session_scope
+    from gis.settings import get_settings
+
+    s = get_settings()
+    ranges = {"grid": (s.grid_households_min, s.grid_households_max),
+              "unit": (s.unit_households_min, s.unit_households_max)}
+    try:
+        with session_scope(_engine()) as session:
+            out = propose.propose(session, make(session, *args, **kw), "cli", ranges)
+    except propose.RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
+
+
+@redraw_app.command("auto")
+def redraw_auto(parent: str = typer.Argument(..., help="a community (its grids) or a grid (the next tier's)"),
+                k: Optional[int] = typer.Option(None, help="how many grids (default: by the households target)"),
+                seed: int = typer.Option(0), split_estates: bool = typer.Option(
+                    False, "--split-estates", help="allow grid boundaries through estates (小区)"),
+                as_json: bool = JsonOpt):
+    """Propose an automatic redraw of the grids under PARENT: balanced, contiguous, each estate whole."""
+    from gis.redraw import asked
+    from gis.settings import get_settings
+
+    s = get_settings()
+    _propose_asked(asked.auto, parent, k, (s.grid_households_min, s.grid_households_max), 0.10, seed,
+                   split_estates=split_estates, as_json=as_json)
+
+
+@redraw_app.command("split")
+def redraw_split(grid: str, parts: int = typer.Option(2), seed: int = typer.Option(0),
+                 split_estates: bool = typer.Option(False, "--split-estates",
+                                                    help="allow grid boundaries through estates (小区)"),
+                 as_json: bool = JsonOpt):
+    """Propose splitting GRID into PARTS balanced grids, each estate whole."""
+    from gis.redraw import asked
+
+    _propose_asked(asked.split, grid, parts, 0.10, seed, split_estates=split_estates, as_json=as_json)
 
 
 @redraw_app.command("commit")

@@ -229,6 +229,7 @@ def reparent_children(session, gen: int, level: str, parents: list[str] | None =
             LEFT JOIN generation_area p ON p.generation_id = c.generation_id AND p.level = :l AND p.code = c.parent_code
             LEFT JOIN area pa ON pa.id = p.area_id
             WHERE c.generation_id = :g AND c.level = :cl
+              AND (c.parent_level IS NULL OR c.parent_level = :l)
               AND (CAST(:parents AS text[]) IS NULL OR c.parent_code = ANY(CAST(:parents AS text[])) OR p.code IS NULL)
         )
         SELECT c.area_id, c.code, c.parent_code,
