@@ -69,6 +69,7 @@ CAPABILITY_WORDS = {
     "requests": "run the request loop",
     "redraw": "propose, commit or roll back redraws",
     "phones": "see staff phone numbers",
+    "people": "list people and their assignments",
     "admin": "administer keys",
 }
 
