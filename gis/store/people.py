@@ -186,7 +186,8 @@ def assign(session: Session, person_id: int, resolved: list[tuple[Wanted, int]])
     for w, area_id in resolved:
         added += session.execute(text("""
             INSERT INTO assignment (person_id, role, area_id, level, area_code)
-            SELECT :p, :r, :a, :l, :c WHERE NOT EXISTS (
+            SELECT CAST(:p AS integer), CAST(:r AS varchar), CAST(:a AS bigint), CAST(:l AS varchar),
+                   CAST(:c AS varchar) WHERE NOT EXISTS (
                 SELECT 1 FROM assignment WHERE person_id = :p AND role = :r AND area_id = :a)"""),
             {"p": person_id, "r": w.role, "a": area_id, "l": w.level, "c": w.area}).rowcount
     return added
