@@ -494,8 +494,8 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     now = session.execute(text("SELECT now()")).scalar()
     # the areas they are in now, by id (the same code may name a redrawn area: a new row)
     ids = ["grid_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen AND level = 'grid' "
-           "AND code = :g)", "unit_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen "
-           "AND level = 'unit' AND code = :u)"]
+           "AND code = CAST(:g AS varchar))", "unit_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen "
+           "AND level = 'unit' AND code = CAST(:u AS varchar))"]
     for r in rows:
         if r.new_grid is None:
             continue
