@@ -55,6 +55,8 @@ def text_value(value, field: str, required: bool = True, limit: int = NAME_MAX) 
     if not isinstance(value, str):
         raise Invalid(field, "must be text")
     value = value.strip()
+    if any(ord(ch) < 32 for ch in value):
+        raise Invalid(field, "may not hold control characters")
     if len(value) > limit:
         raise Invalid(field, f"is {len(value)} characters long; at most {limit}")
     return value
