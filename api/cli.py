@@ -235,14 +235,13 @@ def roles_list(as_json: bool = JsonOpt):
 def roles_add(code: str, name: str, roams: bool = typer.Option(False, "--roams", help="walks the whole area"),
               as_json: bool = JsonOpt):
     """Add a role the city uses (code: lowercase letters, digits, underscore; at most 32)."""
-    from gis.errors import FieldError, NotReady
     from gis.store import people
     from gis.store.db import session_scope
 
     try:
         with session_scope(_engine()) as s:
             row = people.add_role(s, code, name, roams)
-    except (FieldError, NotReady) as exc:
+    except people.PeopleError as exc:
         _fail(str(exc))
     _out(row, as_json, f"role {row['code']} ({row['name']}) added")
 
@@ -250,14 +249,13 @@ def roles_add(code: str, name: str, roams: bool = typer.Option(False, "--roams",
 @roles_app.command("delete")
 def roles_delete(code: str, as_json: bool = JsonOpt):
     """Remove a role the city added and nobody holds (builtins stay)."""
-    from gis.errors import FieldError, NotFound, NotReady
     from gis.store import people
     from gis.store.db import session_scope
 
     try:
         with session_scope(_engine()) as s:
             people.delete_role(s, code)
-    except (FieldError, NotFound, NotReady) as exc:
+    except people.PeopleError as exc:
         _fail(str(exc))
     _out({"code": code, "deleted": True}, as_json, f"role {code} deleted")
 

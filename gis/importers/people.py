@@ -13,7 +13,6 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis.errors import FieldError
 from gis.importers.common import ImportRefused
 from gis.store import audit
 from gis.store import people as store
@@ -61,12 +60,12 @@ def _check(line: int, row: dict) -> tuple[dict | None, list[dict]]:
                           ("organisation", lambda v: store.text_value(v, "organisation", required=False))):
         try:
             parsed[column] = check(row.get(column))
-        except FieldError as exc:
+        except store.PeopleError as exc:
             problems.append({"line": line, "code": row.get("area_code") or None, "problem": str(exc)})
     try:
         parsed["wanted"] = store.wanted([{"role": row.get("role"), "level": row.get("level"),
                                           "area": row.get("area_code")}], "assignment")[0]
-    except FieldError as exc:
+    except store.PeopleError as exc:
         problems.append({"line": line, "code": row.get("area_code") or None,
                          "problem": str(exc).replace("assignment[0].", "").replace("area:", "area_code:")})
     return (None if problems else parsed), problems

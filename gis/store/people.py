@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gis.errors import Invalid, NotFound, NotReady
 from gis.store.generations import active_id, notify_data_changed
 from gis.vocab import LEVELS
 
@@ -23,8 +22,23 @@ LANDLINE = re.compile(r"0(10|2\d|[3-9]\d{2})(\d{7,8})(\d{1,6})?")  # area code, 
 PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 
 
-class PeopleConflict(NotReady):
-    """A write that the record refuses as it stands (a duplicate role, a builtin or used role): 409."""
+class PeopleError(ValueError):
+    """A value about people or roles that cannot be used (422); the message is `field: what is wrong`."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+Invalid = PeopleError  # the name the rest of this module raises it by
+
+
+class PeopleConflict(PeopleError):
+    """A write that the record refuses as it stands (a duplicate role, a builtin or held role): 409."""
+
+
+class PeopleNotFound(PeopleError):
+    """A person, assignment, role or area asked for that does not exist: 404."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,7 @@ def add_role(session: Session, code, name, roams: bool = False) -> dict:
         raise Invalid("roams", "must be true or false")
     taken = session.execute(text("SELECT name FROM role WHERE code = :c"), {"c": code}).scalar()
     if taken is not None:
-        raise PeopleConflict(f"code: the role {code!r} already exists ({taken})")
+        raise PeopleConflict("code", f"the role {code!r} already exists ({taken})")
     session.execute(text("INSERT INTO role (code, name, roams, builtin) VALUES (:c, :n, :r, false)"),
                     {"c": code, "n": name, "r": roams})
     return {"code": code, "name": name, "roams": roams, "builtin": False, "assignments": 0}
@@ -118,11 +132,11 @@ def delete_role(session: Session, code) -> None:
         SELECT r.builtin, (SELECT count(*) FROM assignment s WHERE s.role = r.code) AS used
         FROM role r WHERE r.code = :c FOR UPDATE"""), {"c": code}).first()
     if row is None:
-        raise NotFound(f"code: there is no role {code!r}")
+        raise PeopleNotFound("code", f"there is no role {code!r}")
     if row.builtin:
-        raise PeopleConflict(f"code: {code!r} is a builtin role and cannot be deleted")
+        raise PeopleConflict("code", f"{code!r} is a builtin role and cannot be deleted")
     if row.used:
-        raise PeopleConflict(f"code: the role {code!r} is held by {row.used} assignment(s); remove them first")
+        raise PeopleConflict("code", f"the role {code!r} is held by {row.used} assignment(s); remove them first")
     session.execute(text("DELETE FROM role WHERE code = :c"), {"c": code})
 
 
@@ -217,7 +231,7 @@ def unassign(session: Session, person_id: int, assignment_id: int) -> dict:
     n = session.execute(text("DELETE FROM assignment WHERE id = :a AND person_id = :p"),
                         {"a": assignment_id, "p": person_id}).rowcount
     if not n:
-        raise NotFound(f"person {person_id} has no assignment {assignment_id}")
+        raise PeopleNotFound("aid", f"person {person_id} has no assignment {assignment_id}")
     notify_data_changed(session)
     return person(session, person_id)
 
@@ -253,7 +267,7 @@ def person(session: Session, person_id: int) -> dict:
     rows = session.execute(text(_PEOPLE + " WHERE p.id = :id ORDER BY s.id"),
                            {"id": person_id, "g": active_id(session)}).all()
     if not rows:
-        raise NotFound(f"there is no person {person_id}")
+        raise PeopleNotFound("id", f"there is no person {person_id}")
     return _shape(rows)[0]
 
 
@@ -280,7 +294,7 @@ def people(session: Session, area: str | None = None, level: str | None = None, 
         roots = session.execute(text("SELECT area_id FROM generation_area WHERE generation_id = :g AND code = :c"),
                                 {"g": gen, "c": area}).scalars().all()
         if not roots:
-            raise NotFound(f"area: there is no area {area!r} in generation {gen}")
+            raise PeopleNotFound("area", f"there is no area {area!r} in generation {gen}")
         where.append("""s.area_id IN (
             WITH RECURSIVE under AS (
                 SELECT level, code, area_id FROM generation_area WHERE generation_id = :g AND code = :area

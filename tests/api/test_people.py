@@ -16,10 +16,9 @@ from sqlalchemy import text
 
 from api.app import create_app
 from gis import keys
-from gis.errors import Invalid
 from gis.settings import Settings
 from gis.store.db import session_scope
-from gis.store.people import phone_number
+from gis.store.people import PeopleError, phone_number
 from tests.conftest import fresh_demo
 
 POINT = {"lon": 116.876, "lat": 36.618}
@@ -57,7 +56,7 @@ def test_phone_forms_are_stored_in_one_shape(raw, stored):
 @pytest.mark.parametrize("raw", ["12805310001", "1380531000", "138053100012", "abc", "110", "86001234",
                                  "0531-123", "+1 415 555 0100"])
 def test_bad_phones_are_refused_naming_the_field(raw):
-    with pytest.raises(Invalid) as e:
+    with pytest.raises(PeopleError) as e:
         phone_number(raw, "phone")
     assert e.value.field == "phone"
 
