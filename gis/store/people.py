@@ -18,7 +18,8 @@ from gis.vocab import LEVELS
 ROLE_CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")  # as the role table's CHECK (role_code)
 NAME_MAX = 200
 MOBILE = re.compile(r"1[3-9]\d{9}")  # 中国大陆手机号: 11 digits, 13x–19x
-LANDLINE = re.compile(r"0(10|2\d|[3-9]\d{2})(\d{7,8})(\d{1,6})?")  # area code, number, extension
+LANDLINE = re.compile(r"0(10|2\d|[3-9]\d{2})(\d{7,8})")  # area code (010, 02X, 0XXX), number
+EXTENSION = re.compile(r"(.+?)(?:-|转|ext\.?|x|#)(\d{1,6})", re.IGNORECASE)  # 0531-86001234-808, …转808
 PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 
 
@@ -28,9 +29,6 @@ class PeopleError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
-
-
-Invalid = PeopleError  # the name the rest of this module raises it by
 
 
 class PeopleConflict(PeopleError):
@@ -52,10 +50,10 @@ class Wanted:
 
 def role_code(value, field: str = "code") -> str:
     """A role code as the city writes it: lowercase letters, digits and underscore, a letter first,
-    at most 32; Invalid naming `field` otherwise."""
+    at most 32; PeopleError naming `field` otherwise."""
     if not isinstance(value, str) or not ROLE_CODE.fullmatch(value):
-        shown = repr(value[:40]) if isinstance(value, str) else "missing"
-        raise Invalid(field, f"{shown} is not a role code: use lowercase letters, digits and underscore, "
+        shown = repr(value[:40]) if isinstance(value, str) else ("missing" if value is None else "not text")
+        raise PeopleError(field, f"{shown} is not a role code: use lowercase letters, digits and underscore, "
                              f"a letter first, at most 32 characters")
     return value
 
@@ -64,38 +62,47 @@ def text_value(value, field: str, required: bool = True, limit: int = NAME_MAX) 
     """A trimmed piece of text of at most `limit` characters; None when blank and not `required`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise Invalid(field, "is required and may not be blank")
+            raise PeopleError(field, "is required and may not be blank")
         return None
     if not isinstance(value, str):
-        raise Invalid(field, "must be text")
+        raise PeopleError(field, "must be text")
     value = value.strip()
     if any(ord(ch) < 32 for ch in value):
-        raise Invalid(field, "may not hold control characters")
+        raise PeopleError(field, "may not hold control characters")
     if len(value) > limit:
-        raise Invalid(field, f"is {len(value)} characters long; at most {limit}")
+        raise PeopleError(field, f"is {len(value)} characters long; at most {limit}")
     return value
+
+
+def _digits(raw: str) -> str:
+    """A phone number's digits: separators dropped, and the country code +86/86 before 11 digits."""
+    digits = PHONE_SEPARATORS.sub("", raw)
+    if digits.startswith("+86"):
+        return digits[3:]
+    if digits.startswith("86") and len(digits) == 13:
+        return digits[2:]
+    return digits
 
 
 def phone_number(value, field: str = "phone") -> str | None:
     """A mainland phone number in one stored form: a mobile as 11 digits (a +86/86 prefix dropped), a
-    landline as `0AREA-NUMBER` (with `-EXT`); None when blank. Anything else: Invalid naming `field`."""
+    landline as `0AREA-NUMBER` (with `-EXT`); None when blank. Anything else: PeopleError naming `field`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise Invalid(field, "must be text")
+        raise PeopleError(field, "must be text")
     raw = value.strip()
-    digits = PHONE_SEPARATORS.sub("", raw)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
+    if len(raw) > 32:
+        raise PeopleError(field, f"is {len(raw)} characters long; at most 32")
+    digits = _digits(raw)
     if MOBILE.fullmatch(digits):
         return digits
-    m = LANDLINE.fullmatch(digits)
-    if m and len(raw) <= 32:
-        area, number, ext = "0" + m.group(1), m.group(2), m.group(3)
-        return f"{area}-{number}" + (f"-{ext}" if ext else "")
-    raise Invalid(field, f"{raw[:40]!r} is not a mainland mobile (13x–19x, 11 digits) or landline "
+    ext = EXTENSION.fullmatch(raw)  # an extension only where it is written apart from the number
+    for number, extension in (((ext.group(1), ext.group(2)),) if ext else ()) + ((raw, None),):
+        m = LANDLINE.fullmatch(_digits(number))
+        if m:
+            return f"0{m.group(1)}-{m.group(2)}" + (f"-{extension}" if extension else "")
+    raise PeopleError(field, f"{raw[:40]!r} is not a mainland mobile (13x–19x, 11 digits) or landline "
                          f"(area code and 7–8 digits, e.g. 0531-86001234) number")
 
 
@@ -112,11 +119,11 @@ def roles(conn) -> list[dict]:
 
 def add_role(session: Session, code, name, roams: bool = False) -> dict:
     """A new role the city uses (志愿者 kinds, a department's own contacts, …); a malformed code is
-    Invalid, a code already taken is a PeopleConflict naming it."""
+    a PeopleError (422), a code already taken is a PeopleConflict naming it."""
     code = role_code(code)
     name = text_value(name, "name")
     if not isinstance(roams, bool):
-        raise Invalid("roams", "must be true or false")
+        raise PeopleError("roams", "must be true or false")
     taken = session.execute(text("SELECT name FROM role WHERE code = :c"), {"c": code}).scalar()
     if taken is not None:
         raise PeopleConflict("code", f"the role {code!r} already exists ({taken})")
@@ -146,16 +153,16 @@ def wanted(items, field: str = "assignments") -> list[Wanted]:
     if items is None:
         return []
     if not isinstance(items, list):
-        raise Invalid(field, "must be a list of {role, level, area}")
+        raise PeopleError(field, "must be a list of {role, level, area}")
     out = []
     for i, item in enumerate(items):
         f = f"{field}[{i}]"
         if not isinstance(item, dict):
-            raise Invalid(f, "must be an object with role, level and area")
+            raise PeopleError(f, "must be an object with role, level and area")
         role = role_code(item.get("role"), f"{f}.role")
         level = item.get("level")
         if level not in LEVELS:
-            raise Invalid(f"{f}.level", f"{str(level)[:40]!r} is not one of {', '.join(LEVELS)}")
+            raise PeopleError(f"{f}.level", f"{str(level)[:40]!r} is not one of {', '.join(LEVELS)}")
         area = text_value(item.get("area"), f"{f}.area", limit=32)
         out.append(Wanted(role, level, area))
     return out
@@ -184,14 +191,14 @@ def problem(w: Wanted, known: set, ids: dict, generation: int | None) -> tuple[s
 def resolve(session: Session, items: list[Wanted], generation: int | None, field: str = "assignments"
             ) -> list[tuple[Wanted, int]]:
     """Each assignment with the id of the area that bears its code at its level in `generation`; an
-    unknown role or area is Invalid naming `field[i].role` / `field[i].area`."""
+    unknown role or area is a PeopleError naming `field[i].role` / `field[i].area`."""
     if not items:
         return []
     known, ids = lookup(session, items, generation)
     for i, w in enumerate(items):
         bad = problem(w, known, ids, generation)
         if bad:
-            raise Invalid(f"{field}[{i}].{bad[0]}", bad[1])
+            raise PeopleError(f"{field}[{i}].{bad[0]}", bad[1])
     return [(w, ids[(w.level, w.area)]) for w in items]
 
 
@@ -213,7 +220,7 @@ def add_person(session: Session, body: dict) -> dict:
     """A new person with their assignments (codes resolved in the active generation), in one
     transaction: either all of it is written or none. Returns the person as `person()` shows them."""
     if not isinstance(body, dict):
-        raise Invalid("body", "must be an object with name, phone, organisation and assignments")
+        raise PeopleError("body", "must be an object with name, phone, organisation and assignments")
     name = text_value(body.get("name"), "name")
     phone = phone_number(body.get("phone"))
     organisation = text_value(body.get("organisation"), "organisation", required=False)
@@ -279,11 +286,11 @@ def people(session: Session, area: str | None = None, level: str | None = None, 
     gen = active_id(session)
     where, params = [], {"g": gen, "limit": limit}
     if level is not None and level not in LEVELS:
-        raise Invalid("level", f"{level[:40]!r} is not one of {', '.join(LEVELS)}")
+        raise PeopleError("level", f"{level[:40]!r} is not one of {', '.join(LEVELS)}")
     if role is not None:
         role_code(role, "role")
         if session.execute(text("SELECT 1 FROM role WHERE code = :c"), {"c": role}).first() is None:
-            raise Invalid("role", f"there is no role {role!r}")
+            raise PeopleError("role", f"there is no role {role!r}")
         where.append("s.role = :role")
         params["role"] = role
     if level is not None:
