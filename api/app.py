@@ -10,6 +10,7 @@ from api.routers import ceiling  # /health/live, the constant route
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
+from api.routers import people, roles  # issue 12: people with open roles
 from gis.reach.circles import warm_in_background
 from gis.command.escalation import start_escalation_sweep
 from gis.command.hotspots import warm_in_background as warm_hotspots
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
                    maps, tiles):
         app.include_router(module.router)
+    app.include_router(people.router)
+    app.include_router(roles.router)
     app.include_router(ceiling.router)
     app.include_router(docs.router)
     mount_static(app)

@@ -16,7 +16,7 @@ import typer
 app = typer.Typer(help="网格 Wangge: grid management service", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The database (embedded PostGIS unless WANGGE_DATABASE_URL is set)", no_args_is_help=True)
-import_app = typer.Typer(help="Import areas, addresses, stations", no_args_is_help=True)
+import_app = typer.Typer(help="Import areas, addresses, stations, people", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
@@ -215,6 +215,60 @@ def import_osm(file: Path, as_json: bool = JsonOpt):
     from gis.importers import import_osm as fn
 
     _run_import(fn, file, as_json=as_json)
+
+
+@import_app.command("people")
+def import_people(file: Path, as_json: bool = JsonOpt):
+    """Import people and their assignments (CSV: name,phone,organisation,role,level,area_code)."""
+    from gis.importers.people import import_people as fn
+
+    _run_import(fn, file, as_json=as_json)
+
+
+# -- roles ----------------------------------------------------------------------------------------
+roles_app = typer.Typer(help="The roles people hold for areas (the city adds its own)", no_args_is_help=True)
+app.add_typer(roles_app, name="roles")
+
+
+@roles_app.command("list")
+def roles_list(as_json: bool = JsonOpt):
+    """Every role: code, name, whether it roams, builtin, how many hold it."""
+    from gis.store import people
+
+    with _engine().connect() as conn:
+        rows = people.roles(conn)
+    human = "\n".join(f"{r['code']:<24} {r['name']}{'  (roams)' if r['roams'] else ''}"
+                      f"{'  builtin' if r['builtin'] else ''}  {r['assignments']} assigned" for r in rows)
+    _out({"roles": rows}, as_json, human)
+
+
+@roles_app.command("add")
+def roles_add(code: str, name: str, roams: bool = typer.Option(False, "--roams", help="walks the whole area"),
+              as_json: bool = JsonOpt):
+    """Add a role the city uses (code: lowercase letters, digits, underscore; at most 32)."""
+    from gis.store import people
+    from gis.store.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            row = people.add_role(s, code, name, roams)
+    except people.PeopleError as exc:
+        _fail(str(exc))
+    _out(row, as_json, f"role {row['code']} ({row['name']}) added")
+
+
+@roles_app.command("delete")
+def roles_delete(code: str, as_json: bool = JsonOpt):
+    """Remove a role the city added and nobody holds (builtins stay)."""
+    from gis.store import people
+    from gis.store.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            people.delete_role(s, code)
+    except people.PeopleError as exc:
+        _fail(str(exc))
+    _out({"code": code, "deleted": True}, as_json, f"role {code} deleted")
 
 
 # -- locate ---------------------------------------------------------------------------------------

@@ -668,15 +668,22 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     """), {"new": new_gen, "old": old_gen, "l": level, "p": parent}).all()
     moved = 0
     now = session.execute(text("SELECT now()")).scalar()
+    # the areas they are in now, by id (the same code may name a redrawn area: a new row)
+    ids = ["grid_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen AND level = 'grid' "
+           "AND code = CAST(:g AS varchar))", "unit_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen "
+           "AND level = 'unit' AND code = CAST(:u AS varchar))"]
     for r in rows:
-        if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
+        if r.new_grid is None:
+            continue
+        params = {"g": r.new_grid, "u": r.new_unit, "gen": new_gen}
+        if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code):
+            session.execute(text(f"UPDATE request SET {', '.join(ids)} WHERE id = :id"), params | {"id": r.id})
             continue
         record_step(session, r.id, r.version, Step(
             actor, "relocate", r.status, None, "boundaries redrawn: located again",
             {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
              "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}), now,
-                    ["grid_code = :g", "unit_code = :u", "generation_id = :gen"],
-                    {"g": r.new_grid, "u": r.new_unit, "gen": new_gen})
+                    ["grid_code = :g", "unit_code = :u", "generation_id = :gen"] + ids, params)
         moved += 1
     return moved
 
