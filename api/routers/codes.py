@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["codes"])
 
 CROSSWALK_COLUMNS = ("generation", "kind", "level", "source", "from_code", "from_area_id", "to_code",
                      "to_area_id", "share", "at")
-NOW_COLUMNS = ("code", "level", "to_code", "to_name", "to_area_id", "share")
+NOW_COLUMNS = ("code", "level", "area_id", "first", "last", "to_code", "to_name", "to_area_id", "share")
 
 
 def _level(level: str | None) -> str | None:
@@ -65,7 +65,8 @@ def code_history(code: str, level: str | None = Query(None, description="distric
                  _role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
     """What a code was (level, name, area id, the generations it was in), what it became (the crosswalk
     rows out of it, followed to the codes of the active generation with shares) and what it came from;
-    404 naming the code when it never was one. `format=csv`: the codes it became, one row each."""
+    404 naming the code when it never was one. `format=csv`: one row per area that bore the code and
+    code of the active generation it became, with the share."""
     level, fmt = _level(level), _format(format)
     code = code.strip()
     if not code or len(code) > 64:
@@ -74,6 +75,10 @@ def code_history(code: str, level: str | None = Query(None, description="distric
         out = codes.history(session, code, level)
     if fmt == "json":
         return out
-    rows = [{"code": code, "level": d["level"], "to_code": d["code"], "to_name": d["name"],
-             "to_area_id": d["area_id"], "share": d["share"]} for d in out["now"]]
+    rows = [{"code": code, "level": w["level"], "area_id": w["area_id"], "first": w["first"], "last": w["last"],
+             "to_code": d["code"], "to_name": d["name"], "to_area_id": d["area_id"], "share": d["share"]}
+            for w in out["was"] for d in w["now"]]
+    if not out["was"]:
+        rows = [{"code": code, "level": d["level"], "to_code": d["code"], "to_name": d["name"],
+                 "to_area_id": d["area_id"], "share": d["share"]} for d in out["now"]]
     return _csv(NOW_COLUMNS, rows, f"code-{re.sub(r'[^0-9A-Za-z_-]', '_', code)}.csv")

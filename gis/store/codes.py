@@ -122,13 +122,23 @@ def history(session, code: str, level: str | None = None) -> dict:
     if not was and not out_rows and not in_rows:
         where = f" at level {level}" if level else ""
         raise NotFound(f"code: {code} was never a code{where} in any generation or crosswalk")
+    incarnations = [{"level": r.level, "name": r.name, "area_id": int(r.area_id), "generations": list(r.gens),
+                     "first": r.gens[0], "last": r.gens[-1], "present": bool(r.present),
+                     "now": _follow(session, [(r.level, code, int(r.area_id))], level, active)} for r in was]
+    if incarnations:  # the latest area to bear the code (per level) says what the code now means
+        latest = {}
+        for w in incarnations:
+            if w["level"] not in latest or w["last"] >= latest[w["level"]]["last"]:
+                latest[w["level"]] = w
+        now = sorted((n for w in latest.values() for n in w["now"]), key=lambda d: (d["level"], -d["share"], d["code"]))
+    else:  # a code known only to the crosswalk: a merge's source code, or one re-coded as it came in
+        starts = list(dict.fromkeys((r.level, code, r.from_area_id) for r in out_rows))
+        now = _follow(session, starts, level, active)
     return {
         "code": code, "level": level, "active_generation": active,
-        "present": any(r.present for r in was),
-        "was": [{"level": r.level, "name": r.name, "area_id": int(r.area_id), "generations": list(r.gens),
-                 "first": r.gens[0], "last": r.gens[-1], "present": bool(r.present)} for r in was],
+        "present": any(w["present"] for w in incarnations),
+        "was": incarnations, "now": now,
         "became": [_row(r) for r in out_rows],
-        "now": _follow(session, code, level, was, active),
         "came_from": [_row(r) for r in in_rows],
     }
 
@@ -149,17 +159,16 @@ def _row(r) -> dict:
             "at": r.at.isoformat() if r.at else None}
 
 
-def _follow(session, code: str, level: str | None, was: list, active: int | None) -> list[dict]:
-    """The codes of the active generation that `code` leads to, with the share of its ground each holds:
-    an area the active generation still holds ends a path (whatever code it bears now); a replaced one
-    goes on through the later crosswalk rows out of it (by area id, or by code for a merge's source
-    codes), shares multiplied along a path and summed where paths meet again."""
+def _follow(session, starts: list[tuple], level: str | None, active: int | None) -> list[dict]:
+    """The codes of the active generation that the areas `starts` = [(level, code, area id or None)]
+    lead to, with the share of their ground each holds: an area the active generation still holds ends
+    a path (whatever code it bears now); a replaced one goes on through the later crosswalk rows out of
+    it (by area id, or by code for a merge's source codes), shares multiplied along a path and summed
+    where paths meet again."""
     if active is None:
         return []
     # a path's head: (level, code, area id or None, generation it was reached in) → share of the ground
-    frontier: dict[tuple, float] = {(r.level, code, int(r.area_id), 0): 1.0 for r in was}
-    if not frontier:  # a source code known only to the crosswalk (a merge's)
-        frontier = {(r.level, code, None, 0): 1.0 for r in _crosswalk(session, "from_code = :c", {"c": code}, level)}
+    frontier: dict[tuple, float] = {(lvl, c, a, 0): 1.0 for lvl, c, a in starts}
     now_of: dict[tuple, dict] = {}
     for _ in range(MAX_HOPS):
         if not frontier:
