@@ -474,7 +474,6 @@ def codes(code: str = typer.Argument(..., help="a code of any generation, or a m
           level: Optional[str] = typer.Option(None, help="district | street | community | grid | unit"),
           as_json: bool = JsonOpt):
     """What a code was (level, name, generations) and what it became in the active generation."""
-    from gis.errors import NotFound
     from gis.store import codes as store_codes
     from gis.store.db import session_scope
     from gis.vocab import LEVELS
@@ -484,7 +483,7 @@ def codes(code: str = typer.Argument(..., help="a code of any generation, or a m
     try:
         with session_scope(_engine()) as session:
             out = store_codes.history(session, code, level)
-    except NotFound as exc:
+    except store_codes.CodeNotFound as exc:
         _fail(str(exc))
     lines = [f"{w['level']} {code}: {w['name']} (area {w['area_id']}, generations {w['first']}–{w['last']}"
              + (", active" if w["present"] else "") + ")" for w in out["was"]]
@@ -498,14 +497,14 @@ def check(generation: Optional[int] = typer.Option(None, help="default: the acti
           as_json: bool = JsonOpt):
     """The whole-record check: codes that do not begin with their parent's, missing parents, assignments
     and open requests pointing at areas the generation does not hold. Exit 1 when anything is found."""
-    from gis.errors import NotFound
     from gis.store import integrity
     from gis.store.db import session_scope
+    from gis.store.generations import GenerationNotFound
 
     try:
         with session_scope(_engine()) as session:
             out = integrity.check(session, generation)
-    except NotFound as exc:
+    except GenerationNotFound as exc:
         _fail(str(exc))
     lines = [f"generation {out['generation']}: " + ("sound" if out["ok"] else f"{len(out['findings'])} problem(s)")]
     for f in out["findings"]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
-from gis.errors import Invalid
+from gis.errors import Invalid, NotFound
 from gis.store import codes
 from gis.store.db import session_scope
 from gis.vocab import LEVELS
@@ -47,7 +48,13 @@ def _csv(columns: tuple[str, ...], rows: list[dict], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/codes.csv")
+CSV_ONLY = {200: {"description": "UTF-8 CSV with a header row",
+                  "content": {"text/csv": {"schema": {"type": "string"}}}}}
+CSV_TOO = {200: {"description": "JSON, or with `format=csv` UTF-8 CSV with a header row",
+                 "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/codes.csv", response_class=Response, responses=CSV_ONLY)
 def crosswalk_csv(generation: int | None = Query(None, description="default: the active generation"),
                   level: str | None = Query(None, description="district | street | community | grid | unit"),
                   _role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
@@ -59,9 +66,9 @@ def crosswalk_csv(generation: int | None = Query(None, description="default: the
     return _csv(CROSSWALK_COLUMNS, rows, name)
 
 
-@router.get("/codes/{code}")
-def code_history(code: str, level: str | None = Query(None, description="district | street | community | grid | unit"),
-                 format: str = Query("json", description="json | csv"),
+@router.get("/codes/{code}", responses=CSV_TOO)
+def code_history(code: str = Path(..., min_length=1, max_length=64), level: str | None = Query(None, description="district | street | community | grid | unit"),
+                 format: Literal["json", "csv"] = Query("json", description="json | csv"),
                  _role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
     """What a code was (level, name, area id, the generations it was in), what it became (the crosswalk
     rows out of it, followed to the codes of the active generation with shares) and what it came from;
@@ -71,8 +78,11 @@ def code_history(code: str, level: str | None = Query(None, description="distric
     code = code.strip()
     if not code or len(code) > 64:
         raise Invalid("code", "a code of 1 to 64 characters is needed")
-    with session_scope(engine) as session:
-        out = codes.history(session, code, level)
+    try:
+        with session_scope(engine) as session:
+            out = codes.history(session, code, level)
+    except codes.CodeNotFound as exc:
+        raise NotFound(str(exc)) from exc
     if fmt == "json":
         return out
     rows = [{"code": code, "level": w["level"], "area_id": w["area_id"], "first": w["first"], "last": w["last"],

@@ -12,11 +12,18 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from gis.errors import Invalid
 from gis.store.tiers import tiers as grid_tiers
 
 LEVEL_DIGITS = {"street": 3, "community": 3, "unit": 3}  # the national 12-digit scheme and 十联户 + 3
 CODE_MAX_LEN = 32  # generation_area.code
+
+
+class CodeError(ValueError):
+    """A code that cannot be given (a parent whose child numbers are used up, or too long a code)."""
+
+
+class CodeNotFound(LookupError):
+    """A code that no committed generation and no crosswalk row ever held (404 on /v1/codes)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ def steps(conn) -> list[Step]:
 
 def next_codes(parents: list[str], taken: set[str], digits: int) -> list[str]:
     """For each entry of `parents` (in order) the parent's code + the smallest zero-padded sequence
-    number whose code is not in `taken`; each code handed out is added to `taken`. Invalid names the
+    number whose code is not in `taken`; each code handed out is added to `taken`. CodeError names the
     parent when its numbers are used up (10**digits - 1 children)."""
     out, start = [], {}
     limit = 10 ** digits
@@ -47,10 +54,10 @@ def next_codes(parents: list[str], taken: set[str], digits: int) -> list[str]:
         while n < limit and f"{parent}{n:0{digits}d}" in taken:
             n += 1
         if n >= limit:
-            raise Invalid("code", f"{parent} has no free {digits}-digit child number left")
+            raise CodeError(f"code: {parent} has no free {digits}-digit child number left")
         code = f"{parent}{n:0{digits}d}"
         if len(code) > CODE_MAX_LEN:
-            raise Invalid("code", f"{code} would be longer than {CODE_MAX_LEN} characters")
+            raise CodeError(f"code: {code} would be longer than {CODE_MAX_LEN} characters")
         taken.add(code)
         start[parent] = n + 1
         out.append(code)
@@ -104,10 +111,8 @@ MAX_HOPS = 64  # crosswalk steps followed from one code (a chain of re-codings a
 def history(session, code: str, level: str | None = None) -> dict:
     """What `code` was (per level and area: name, area id, the committed generations it bore the code
     in), what it became (the crosswalk rows out of it, followed to the codes of the active generation,
-    shares multiplied along the way) and what it came from. NotFound names the code when no committed
+    shares multiplied along the way) and what it came from. CodeNotFound names the code when no committed
     generation and no crosswalk row ever held it."""
-    from gis.errors import NotFound
-
     active = session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
     was = session.execute(text("""
         SELECT ga.level, ga.area_id, a.name, array_agg(ga.generation_id ORDER BY ga.generation_id) AS gens,
@@ -121,7 +126,7 @@ def history(session, code: str, level: str | None = None) -> dict:
     in_rows = _crosswalk(session, "to_code = :c", {"c": code}, level)
     if not was and not out_rows and not in_rows:
         where = f" at level {level}" if level else ""
-        raise NotFound(f"code: {code} was never a code{where} in any generation or crosswalk")
+        raise CodeNotFound(f"code: {code} was never a code{where} in any generation or crosswalk")
     incarnations = [{"level": r.level, "name": r.name, "area_id": int(r.area_id), "generations": list(r.gens),
                      "first": r.gens[0], "last": r.gens[-1], "present": bool(r.present),
                      "now": _follow(session, [(r.level, code, int(r.area_id))], level, active)} for r in was]
@@ -203,14 +208,11 @@ def _follow(session, starts: list[tuple], level: str | None, active: int | None)
 
 
 def crosswalk_rows(session, generation: int | None = None, level: str | None = None) -> list[dict]:
-    """Every crosswalk row a committed generation wrote (default: the active one), for other systems."""
-    from gis.errors import NotFound
+    """Every crosswalk row a committed generation wrote (default: the active one), for other systems;
+    GenerationChoiceError (naming `generation`) for one that does not exist or is a draft."""
+    from gis.store.generations import GenerationChoiceError, choose
 
+    generation = choose(session, generation)
     if generation is None:
-        generation = session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
-        if generation is None:
-            raise NotFound("generation: there is no active generation yet")
-    state = session.execute(text("SELECT state FROM generation WHERE id = :g"), {"g": generation}).scalar()
-    if state != "committed":
-        raise NotFound(f"generation: generation {generation} does not exist")
+        raise GenerationChoiceError("generation: there is no active generation yet")
     return [_row(r) for r in _crosswalk(session, "x.generation_id = :g", {"g": generation}, level)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gis.errors import NotFound
+from gis.store.generations import GenerationNotFound
 from gis.store.queries import OPEN_SQL
 
 SAMPLE = 20  # codes listed per finding; the count is always whole
@@ -46,13 +46,13 @@ CHECKS = {
 
 def check(session, generation: int | None = None) -> dict:
     """Run every check on `generation` (default: the active one); returns {"generation", "ok",
-    "findings": [{"kind", "message", "count", "examples"}]}; NotFound when there is no such generation."""
+    "findings": [{"kind", "message", "count", "examples"}]}; GenerationNotFound when there is no such generation."""
     if generation is None:
         generation = session.execute(text("SELECT generation_id FROM active_generation WHERE id = 1")).scalar()
         if generation is None:
-            raise NotFound("generation: there is no active generation yet; import areas or build the demo first")
+            raise GenerationNotFound("generation: there is no active generation yet; import areas or build the demo first")
     elif session.execute(text("SELECT 1 FROM generation WHERE id = :g"), {"g": generation}).scalar() is None:
-        raise NotFound(f"generation: generation {generation} does not exist")
+        raise GenerationNotFound(f"generation: generation {generation} does not exist")
     findings = []
     for kind, (message, sql) in CHECKS.items():
         count = session.execute(text(f"SELECT count(*) FROM ({sql}) q"), {"g": generation}).scalar()

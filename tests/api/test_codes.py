@@ -89,7 +89,7 @@ def test_unknown_codes_and_bad_parameters(client):
     r = get(client, f"/v1/codes/{COMM}002", params={"format": "xml"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "format"
     r = get(client, "/v1/codes.csv", params={"generation": 9999})
-    assert r.status_code == 404 and "generation" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "generation"
 
 
 def test_csv_for_other_systems(client):

@@ -246,7 +246,7 @@ def test_recode_cascades_top_down_and_never_reuses_a_present_code(city):
         assert hist["became"][0]["kind"] == "recode"
     taken = {"A001", "A002", "A004"}
     assert codes.next_codes(["A", "A", "B"], taken, 3) == ["A003", "A005", "B001"]
-    with pytest.raises(Exception, match="no free"):
+    with pytest.raises(codes.CodeError, match="no free"):
         codes.next_codes(["Z"], {f"Z{n}" for n in range(1, 10)}, 1)
 
 
@@ -264,3 +264,32 @@ def test_check_finds_a_broken_record(city):
     assert not out["ok"] and {"code_prefix", "assignment_area"} <= kinds.keys()
     assert kinds["code_prefix"]["examples"] == [f"unit 999 (parent {COMM}002)"]
     sound(engine)
+
+
+def test_recode_follows_every_grid_tier_with_its_digits(clean_db):
+    """A two-tier city (大网格 +3, 小网格 +2): a big grid re-coded by hand carries its small grids (two
+    digits) and their units (three) with it; small grid codes stay unique across tiers."""
+    from gis.store import bulk, generations
+    from gis.store.tiers import set_tiers
+
+    whole = shapely.box(X0, Y0, X1, Y1)
+    rows = [("district", "370102", None, None, None, whole), ("street", "370102001", "370102", None, None, whole),
+            ("community", COMM, "370102001", None, None, whole),
+            ("grid", COMM + "001", COMM, 1, "community", whole),
+            ("grid", COMM + "00101", COMM + "001", 2, "grid", box(X0, 117.02)),
+            ("grid", "X", COMM + "001", 2, "grid", box(117.02, X1)),          # does not follow its parent
+            ("unit", COMM + "00101001", COMM + "00101", None, "grid", box(X0, 117.01)),
+            ("unit", COMM + "00101002", "X", None, "grid", box(117.02, 117.03))]
+    with session_scope(clean_db) as s:
+        set_tiers(s, [("大网格", 3, False), ("小网格", 2, False)])
+        gen = generations.create(s, source="test")
+        conn = s.connection().connection.driver_connection
+        bulk.write_areas(conn, gen, [r[0] for r in rows], [r[1] for r in rows], [r[0] for r in rows],
+                         [r[2] for r in rows], [0] * len(rows), [r[5] for r in rows],
+                         tiers=[r[3] for r in rows], parent_levels=[r[4] for r in rows])
+        generations.activate(s, gen)
+        changes = codes.recode(s, gen, source="test")
+        # the small grid X takes the next free two-digit number; its unit follows with three digits
+        assert [(c["level"], c["from"], c["to"]) for c in changes] == [
+            ("grid", "X", COMM + "00102"), ("unit", COMM + "00101002", COMM + "00102001")]
+    sound(clean_db)
