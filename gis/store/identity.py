@@ -5,7 +5,8 @@ id is not in the new generation were replaced. Their successors are the new area
 overlapping ground; each pair is a `crosswalk` row (kind 'redraw' or 'import') with `share`, the part of
 the old ground the successor took. The people assigned to a replaced area, and the open requests
 located in it, follow it to one successor: the new area with the same code if there is one, else the
-one that took most of its ground (an open request: the area its point lies in, when one does).
+one that took most of its ground, the first code on a tie (an open request: the area its point lies in,
+when one does).
 Everything is a few set-based statements, so a re-import of identical areas costs one anti-join.
 """
 from __future__ import annotations
@@ -18,10 +19,12 @@ MIN_SHARE = 0.001  # overlaps below 0.1 % of the old ground are shared edges and
 
 
 def succeed(session, old_generation: int | None, new_generation: int, level: str | None = None,
-            parents: list[str] | None = None, kind: str = "redraw", source: str | None = None) -> dict:
+            parents: list[str] | None = None, kind: str = "redraw", source: str | None = None,
+            record: bool = True) -> dict:
     """Find the successors in `new_generation` of every area of `old_generation` (of `level`, and
     under `parents` codes when given) that the new one no longer holds; write them to the crosswalk and
-    re-point assignments and open requests, in the caller's transaction. Returns a report:
+    re-point assignments and open requests, in the caller's transaction (`record=False`: re-point only,
+    e.g. when an earlier generation is made active again). Returns a report:
     {"replaced", "crosswalk", "assignments": [{"from", "to", "assignments"}], "requests", "unplaced"}."""
     report = {"replaced": 0, "crosswalk": 0, "assignments": [], "requests": 0, "unplaced": []}
     if old_generation is None:
@@ -59,14 +62,17 @@ def succeed(session, old_generation: int | None, new_generation: int, level: str
     report["replaced"] = session.execute(text("SELECT count(DISTINCT old_id) FROM _succession")).scalar()
     if not report["replaced"]:
         return report
-    report["crosswalk"] = session.execute(text("""
-        INSERT INTO crosswalk (generation_id, kind, level, source, from_code, from_area_id, to_code, to_area_id, share)
-        SELECT :g, :k, level, :s, old_code, old_id, new_code, new_id, share FROM _succession
-        WHERE new_id IS NOT NULL"""), {"g": new_generation, "k": kind, "s": source}).rowcount
+    if record:
+        report["crosswalk"] = session.execute(text("""
+            INSERT INTO crosswalk (generation_id, kind, level, source, from_code, from_area_id, to_code, to_area_id,
+                                   share)
+            SELECT :g, :k, level, :s, old_code, old_id, new_code, new_id, share FROM _succession
+            WHERE new_id IS NOT NULL"""), {"g": new_generation, "k": kind, "s": source}).rowcount
     report["unplaced"] = list(session.execute(text(
         "SELECT old_code FROM _succession WHERE new_id IS NULL ORDER BY old_code")).scalars())
     heir = """(SELECT DISTINCT ON (old_id) old_id, level, old_code, new_id, new_code FROM _succession
-               WHERE new_id IS NOT NULL ORDER BY old_id, (new_code = old_code) DESC, share DESC, new_code COLLATE "C")"""
+               WHERE new_id IS NOT NULL
+               ORDER BY old_id, (new_code = old_code) DESC, round(share::numeric, 6) DESC, new_code COLLATE "C")"""
     moved = session.execute(text(f"""
         WITH h AS {heir}, m AS (
             UPDATE assignment s SET area_id = h.new_id, area_code = h.new_code FROM h

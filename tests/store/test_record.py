@@ -15,7 +15,7 @@ from gis import keys
 from gis.importers import import_areas
 from gis.redraw import asked, propose
 from gis.settings import Settings
-from gis.store import codes, integrity
+from gis.store import codes, identity, integrity
 from gis.store.db import session_scope
 from tests.conftest import assign
 
@@ -293,3 +293,27 @@ def test_recode_follows_every_grid_tier_with_its_digits(clean_db):
         assert [(c["level"], c["from"], c["to"]) for c in changes] == [
             ("grid", "X", COMM + "00102"), ("unit", COMM + "00101002", COMM + "00102001")]
     sound(clean_db)
+
+
+def test_rollback_brings_people_back_without_a_crosswalk(city, tmp_path):
+    """Making the earlier generation active again and re-pointing (record=False) puts each person on an
+    area that generation holds, and writes no crosswalk row."""
+    from gis.store import generations
+
+    engine, people = city
+    with session_scope(engine) as s:
+        before = s.execute(text("SELECT generation_id FROM active_generation")).scalar()
+    report = import_areas(engine, write(tmp_path, "g3.geojson", [
+        {"code": COMM + "003", "name": "南", "geometry": shapely.box(X0, Y0, X1, 36.61)},
+        {"code": COMM + "004", "name": "北", "geometry": shapely.box(X0, 36.61, X1, Y1)}]), "grid")
+    sound(engine)
+    with session_scope(engine) as s:
+        rows = s.execute(text("SELECT count(*) FROM crosswalk")).scalar()
+        generations.activate(s, before)
+        out = identity.succeed(s, report["generation"], before, "grid", record=False)
+        assert out["replaced"] == 2 and out["crosswalk"] == 0
+        assert s.execute(text("SELECT count(*) FROM crosswalk")).scalar() == rows
+        # by ground: the south grid (both had gone to it, on a tie) goes back to its first successor;
+        # a rollback puts people on areas the generation holds, not necessarily their old ones
+        assert assigned_area(s, people["west"]) == assigned_area(s, people["east"]) == ("grid", COMM + "001")
+    sound(engine)
