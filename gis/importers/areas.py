@@ -143,7 +143,10 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
             households = _households_from_registry(session, geoms)
         bulk.write_areas(conn, gen, [level] * len(codes), codes, names, parents, households, geoms)
         reparented = _reparent_children(session, gen, level)
-        recoded = store_codes.recode(session, gen, source=f"import {level}")  # codes follow parents
+        try:
+            recoded = store_codes.recode(session, gen, source=f"import {level}")  # codes follow parents
+        except store_codes.CodeError as exc:
+            raise ImportRefused(f"import refused: {exc}; nothing was written") from exc
         succession = identity.succeed(session, active, gen, level, kind="import",
                                       source=f"import {level} {path.name}")
         generations.activate(session, gen)

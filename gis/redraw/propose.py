@@ -343,7 +343,10 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
             findings.append(_finding("gap", [o["code"] for o in orphans],
                                      f"{len(orphans)} {LEVELS[LEVEL_RANK[p.level] + 1]}(s) would lie in no {p.level}"))
         else:
-            recoded = store_codes.recode(session, gen)  # codes follow parents, in the draft the planner sees
+            try:
+                recoded = store_codes.recode(session, gen)  # codes follow parents, in the draft the planner sees
+            except store_codes.CodeError as exc:
+                raise RedrawError(str(exc)) from exc
             savepoint.commit()
             impact["children_reparented"] = moved[:1000]
             impact["children_reparented_count"] = len(moved)
