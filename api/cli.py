@@ -581,6 +581,54 @@ def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
     _out({"generation": gen}, as_json, f"generation {gen} is active")
 
 
+# -- codes and the whole-record check -------------------------------------------------------------
+@app.command()
+def codes(code: str = typer.Argument(..., help="a code of any generation, or a merge's source code"),
+          level: Optional[str] = typer.Option(None, help="district | street | community | grid | unit"),
+          as_json: bool = JsonOpt):
+    """What a code was (level, name, generations) and what it became in the active generation."""
+    from gis.store import codes as store_codes
+    from gis.store.db import session_scope
+    from gis.vocab import LEVELS
+
+    if level is not None and level not in LEVELS:
+        _fail(f"--level: {level!r} is not one of {', '.join(LEVELS)}")
+    try:
+        with session_scope(_engine()) as session:
+            out = store_codes.history(session, code, level)
+    except store_codes.CodeNotFound as exc:
+        _fail(str(exc))
+    lines = [f"{w['level']} {code}: {w['name']} (area {w['area_id']}, generations {w['first']}–{w['last']}"
+             + (", active" if w["present"] else "") + ")" for w in out["was"]]
+    lines += [f"  became {n['level']} {n['code']} {n['name']} ({n['share']:.1%})" for n in out["now"]]
+    lines += [f"  came from {r['from_code']} ({r['kind']}, generation {r['generation']})" for r in out["came_from"]]
+    _out(out, as_json, "\n".join(lines) or f"{code}: known only to the crosswalk")
+
+
+@app.command()
+def check(generation: Optional[int] = typer.Option(None, help="default: the active generation"),
+          as_json: bool = JsonOpt):
+    """The whole-record check: codes that do not begin with their parent's, missing parents, assignments
+    and open requests pointing at areas the generation does not hold. Exit 1 when anything is found."""
+    from gis.store import integrity
+    from gis.store.db import session_scope
+    from gis.store.generations import GenerationNotFound
+
+    try:
+        with session_scope(_engine()) as session:
+            out = integrity.check(session, generation)
+    except GenerationNotFound as exc:
+        _fail(str(exc))
+    lines = [f"generation {out['generation']}: " + ("sound" if out["ok"] else f"{len(out['findings'])} problem(s)")]
+    for f in out["findings"]:
+        lines.append(f"  {f['kind']}: {f['count']} {f['message']}, e.g. {', '.join(f['examples'][:5])}")
+    _out(out, as_json, "\n".join(lines))
+    if not out["ok"]:
+        typer.echo(f"error: the record of generation {out['generation']} has {len(out['findings'])} kind(s) "
+                   "of problem", err=True)
+        raise typer.Exit(1)
+
+
 # -- keys -----------------------------------------------------------------------------------------
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., help="consumer | command | planner | admin"),

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from gis.store import bulk
 
-from gis.store import audit, generations, queries
+from gis.store import audit, generations, identity, queries
+from gis.store import codes as store_codes
 from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
 from gis.vocab import LEVEL_RANK, LEVELS
@@ -417,14 +418,21 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
             findings.append(_finding("gap", [o["code"] for o in orphans],
                                      f"{len(orphans)} {below}(s) would lie in no new {p.level}"))
         else:
+            try:
+                recoded = store_codes.recode(session, gen)  # codes follow parents, in the draft the planner sees
+            except store_codes.CodeError as exc:
+                raise RedrawError(str(exc)) from exc
             savepoint.commit()
             impact["children_reparented"] = moved[:1000]
             impact["children_reparented_count"] = len(moved)
+            impact["recoded"], impact["recoded_count"] = recoded[:1000], len(recoded)
     rid = session.execute(text("""
         INSERT INTO redraw (actor, level, parent_code, based_on, draft_generation, valid, findings, impact)
         VALUES (:a, :l, :p, :b, :g, :v, CAST(:f AS jsonb), CAST(:i AS jsonb)) RETURNING id"""),
         {"a": actor, "l": p.level, "p": p.parent, "b": active, "g": gen, "v": valid,
          "f": json.dumps(findings, ensure_ascii=False), "i": json.dumps(impact, ensure_ascii=False)}).scalar()
+    if gen is not None:
+        identity.name_source(session, gen, f"redraw {rid}")
     audit.write(session, actor, "propose redraw", {"redraw": rid, "level": p.level, "parent": p.parent,
                                                    "valid": valid, "findings": len(findings)})
     if not valid:
@@ -607,7 +615,9 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     gen = row["draft_generation"]
     session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
     generations.activate(session, gen)
-    staff = _reassign_staff(session, row["level"], row["parent_code"], active, gen)
+    succession = identity.succeed(session, active, gen, row["level"], [row["parent_code"]], kind="redraw",
+                                  source=f"redraw {redraw_id}")
+    staff = succession["assignments"]
     moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
     session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
                     {"i": redraw_id})
@@ -616,38 +626,11 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     return gen
 
 
-def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
-    """People assigned to an area of the old generation that the new one no longer holds go to its
-    successor: the new area with the same code, else the one that took most of the old one's ground.
-    (Assignments point at area ids: an area kept, even under a new code, keeps its people.)"""
-    rows = session.execute(text(f"""
-        WITH gone AS (
-            SELECT o.area_id, o.code, a.geom FROM {queries.areas_join("o", "a")}
-            WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
-              AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.area_id = o.area_id)
-        )
-        SELECT gone.area_id AS old_id, gone.code AS old_code, s.area_id AS new_id, s.code AS new_code
-        FROM gone CROSS JOIN LATERAL (
-            SELECT n.area_id, n.code FROM {queries.areas_join("n", "na")}
-            WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
-            ORDER BY (n.code = gone.code) DESC, ST_Area(ST_Intersection(na.geom, gone.geom)) DESC,
-                     n.code COLLATE "C" LIMIT 1) s
-    """), {"old": old_gen, "new": new_gen, "l": level, "p": parent}).all()
-    out = []
-    for r in rows:
-        n = session.execute(text("UPDATE assignment SET area_id = :n WHERE area_id = :o"),
-                            {"n": r.new_id, "o": r.old_id}).rowcount
-        if n:
-            out.append({"from": r.old_code, "to": r.new_code, "assignments": n})
-    return out
-
-
 def _finest_grid(geom: str, generation: str) -> str:
     """A scalar subquery: the code of the finest-tier grid of `generation` covering `geom` (first code
     wins within a tier), the grid a point belongs to when grids come in tiers."""
     return (f"(SELECT fg.code FROM {queries.areas_join('fg', 'fga')} WHERE fg.generation_id = {generation} "
             f"AND fg.level = 'grid' AND ST_Covers(fga.geom, {geom}) ORDER BY fg.tier DESC, fg.code COLLATE \"C\" LIMIT 1)")
-
 
 def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: int, new_gen: int,
                             actor: str) -> int:
