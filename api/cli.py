@@ -266,8 +266,9 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
         x, y = to_wgs84(np.array(xs), np.array(ys), crs)
         codes = locator.locate_codes(x, y)
         from gis.store.models import LEVELS
-        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS}}
-                   for k, i in enumerate(ids)]
+        paths = locator.grid_paths(x, y)
+        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS},
+                    "grid_path": paths[k]} for k, i in enumerate(ids)]
         _out({"generation": gen, "results": results}, True)
         return
     if not (np.isfinite(lon) and abs(lon) <= 180):

@@ -42,7 +42,7 @@ async def locate_one(
         result = gc.geocode(address, 1)
         if not result["candidates"]:
             return json_response({"found": False, "point": None, "generation": locator.generation,
-                                  **{lvl: None for lvl in LEVELS}, "staff": [], "stations": [],
+                                  **{lvl: None for lvl in LEVELS}, "grid_path": [], "staff": [], "stations": [],
                                   "geocode": {"confident": False, "candidate": None}})
         used = {"confident": result["confident"], "candidate": result["candidates"][0]}
         x0, y0 = used["candidate"]["lon"], used["candidate"]["lat"]
@@ -75,7 +75,8 @@ def locate_batch(
     active: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
 ):
-    """Many points at once (up to WANGGE_LOCATE_BATCH_LIMIT): each point's area codes, in input order."""
+    """Many points at once (up to WANGGE_LOCATE_BATCH_LIMIT): each point's area codes, in input order,
+    with `grid_path`: the codes of the covering grid of every tier, coarsest first."""
     n = len(body.points)
     if n > settings.locate_batch_limit:
         raise TooLarge("points", f"{n} points is over the limit of {settings.locate_batch_limit} per request")
@@ -92,5 +93,6 @@ def locate_batch(
     codes = locator.locate_codes(x, y)
     levels = [lvl for lvl in LEVELS]
     cols = [codes.get(lvl, [None] * n) for lvl in levels]
-    results = [dict(zip(levels, row)) for row in zip(*cols)] if n else []
+    paths = locator.grid_paths(x, y)
+    results = [{**dict(zip(levels, row)), "grid_path": path} for row, path in zip(zip(*cols), paths)] if n else []
     return json_response({"generation": locator.generation, "results": results})
