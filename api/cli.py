@@ -131,14 +131,19 @@ def db_restore(src: Path = typer.Argument(..., help="a folder written by `wangge
 # -- demo -----------------------------------------------------------------------------------------
 @app.command()
 def demo(scale: str = typer.Option("small", help="small | city"), seed: int = typer.Option(0),
+         tiers: int = typer.Option(1, "--tiers", help="grid tiers: 1, 2 (大网格/小网格) or 3 "
+                                                      "(网格/小区网格/楼栋网格)"),
          as_json: bool = JsonOpt):
-    """Build the demo city into the database (a new generation, with staff, stations, requests)."""
+    """Build the demo city into the database (a new generation, with staff, stations, requests); with
+    --tiers 2 or 3 its grids come in tiers, units under the finest."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from data.load_demo import load_demo
 
     if scale not in ("small", "city"):
         _fail(f"--scale must be small or city, not {scale!r}")
+    if tiers not in (1, 2, 3):
+        _fail(f"--tiers must be 1, 2 or 3, not {tiers}")
     engine = _engine()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=__import__("rich.console").console.Console(stderr=True)) as bar:
@@ -147,8 +152,9 @@ def demo(scale: str = typer.Option("small", help="small | city"), seed: int = ty
         def progress(step: str, fraction: float) -> None:
             bar.update(task, description=step, completed=fraction)
 
-        report = load_demo(engine, scale=scale, seed=seed, progress=progress)
+        report = load_demo(engine, scale=scale, seed=seed, progress=progress, tiers=tiers)
     human = "\n".join([f"demo city ({scale}, seed {seed}) is generation {report['generation']}:"]
+                      + ([f"  grid tiers: {' > '.join(report['tiers'])}"] if tiers > 1 else [])
                       + [f"  {k}: {v}" for k, v in report["counts"].items()]
                       + [f"API key (admin): {report['keys']['admin']}",
                          f"API key (consumer): {report['keys']['consumer']}"])
