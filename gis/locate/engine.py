@@ -56,6 +56,11 @@ class LevelData:
                    np.asarray(parents, dtype=object)[order], np.asarray(households)[order],
                    geoms, index, ids, tiers=tiers_sorted)
 
+    @property
+    def multi_tier(self) -> bool:
+        """Whether this level's areas come in more than one tier (grids of a tiered city)."""
+        return isinstance(self.index, TieredIndex) and len(self.index.indexes) > 1
+
     def path(self, x, y) -> np.ndarray:
         """(tiers × points) ranks of every tier's covering area, coarsest first; one row for a level
         without tiers."""
@@ -162,13 +167,13 @@ class LocateEngine:
         return [[d.codes[i] for i in col if i != EMPTY] for col in p.T.tolist()]
 
     def area(self, level: str, i: int) -> dict | None:
-        """{code, name} of the area at index `i` of a level, None for no area; a grid of a city with
+        """{code, name} of the area at index `i` of a level, None for no area; a grid of a map with
         more than one tier also says its `tier` and the tier's name."""
         if i == EMPTY or level not in self.levels:
             return None
         d = self.levels[level]
         out = {"code": d.codes[i], "name": d.names[i]}
-        if d.tiers is not None and len(self.tier_names) > 1:
+        if d.tiers is not None and d.multi_tier:
             t = int(d.tiers[i])
             out.update(tier=t, tier_name=self.tier_names.get(t))
         return out
