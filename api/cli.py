@@ -161,6 +161,55 @@ def demo(scale: str = typer.Option("small", help="small | city"), seed: int = ty
     _out(report, as_json, human)
 
 
+# -- grid tiers -----------------------------------------------------------------------------------
+tiers_app = typer.Typer(help="The city's grid tiers (大网格/小网格 ...): list them, or set them")
+app.add_typer(tiers_app, name="tiers")
+
+
+def _tiers_human(rows) -> str:
+    return "\n".join(f"  tier {t['tier']}: {t['name']} (+{t['digits']} digits{', nests' if t['nests'] else ''})"
+                     for t in rows)
+
+
+@tiers_app.callback(invoke_without_command=True)
+def tiers_list(ctx: typer.Context, as_json: bool = JsonOpt):
+    """The city's grid tiers, coarsest first: name, digits each adds to its parent's code, nesting."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dataclasses import asdict
+
+    from gis.store.tiers import tiers
+
+    with _engine().connect() as conn:
+        rows = [asdict(t) for t in tiers(conn)]
+    _out({"tiers": rows}, as_json, _tiers_human(rows))
+
+
+@tiers_app.command("set")
+def tiers_set(names: list[str] = typer.Option(..., "--name", help="a tier's name, coarsest first (repeat)"),
+              digits: list[int] = typer.Option(..., "--digits", help="digits the tier adds to its parent's "
+                                                                      "code, one per --name (the first: 3)"),
+              nests: bool = typer.Option(False, "--nests", help="every tier below the first must cover its "
+                                                                "parent grid without gaps"),
+              as_json: bool = JsonOpt):
+    """Set the city's grid tiers, e.g. `--name 大网格 --digits 3 --name 小网格 --digits 2 --nests`;
+    refused when grids of a deeper tier exist already."""
+    from dataclasses import asdict
+
+    from gis.store.db import session_scope
+    from gis.store.tiers import TierError, set_tiers
+
+    if len(names) != len(digits):
+        _fail(f"--digits: give one per --name ({len(names)} name(s), {len(digits)} digits)")
+    try:
+        with session_scope(_engine()) as s:
+            rows = [asdict(t) for t in set_tiers(s, [(n, d, nests and i > 0)
+                                                     for i, (n, d) in enumerate(zip(names, digits))])]
+    except TierError as exc:
+        _fail(str(exc))
+    _out({"tiers": rows}, as_json, "grid tiers set:\n" + _tiers_human(rows))
+
+
 # -- imports --------------------------------------------------------------------------------------
 def _run_import(fn, *args, as_json: bool, **kw):
     from gis.importers import ImportRefused

@@ -1,4 +1,5 @@
-"""GET/POST /v1/locate: which district, street, community, grid and unit answer for a point."""
+"""GET/POST /v1/locate: which district, street, community, grid (of every tier) and unit answer for a
+point; GET /v1/tiers: the city's grid tiers."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import get_geocoder, get_locator, get_settings_dep, require
+from api.deps import get_db, get_geocoder, get_locator, get_settings_dep, require
 from api.http import CRS_HELP, GenerationParams, OptionalPointParams, json_response, mask_phone, pick_locator
 from gis import keys
 from gis.command.periods import IsoTime
@@ -56,6 +57,18 @@ async def locate_one(
     if not keys.allows(role, "phones"):
         answer["staff"] = [{**p, "phone": mask_phone(p["phone"])} for p in answer["staff"]]
     return json_response(answer)
+
+
+@router.get("/tiers")
+def grid_tiers(role: str = Depends(require("read")), db=Depends(get_db)):
+    """The city's grid tiers, coarsest first: name, digits each adds to its parent's code, and whether
+    its grids must cover their parent grid without gaps (any role)."""
+    from dataclasses import asdict
+
+    from gis.store.tiers import tiers
+
+    with db.connect() as conn:
+        return json_response({"tiers": [asdict(t) for t in tiers(conn)]})
 
 
 class BatchLocate(BaseModel):
