@@ -197,6 +197,7 @@ def tiers_set(names: list[str] = typer.Option(..., "--name", help="a tier's name
     from dataclasses import asdict
 
     from gis.store.db import session_scope
+    from gis.store.generations import notify_data_changed
     from gis.store.tiers import TierError, set_tiers
 
     if len(names) != len(digits):
@@ -205,6 +206,7 @@ def tiers_set(names: list[str] = typer.Option(..., "--name", help="a tier's name
         with session_scope(_engine()) as s:
             rows = [asdict(t) for t in set_tiers(s, [(n, d, nests and i > 0)
                                                      for i, (n, d) in enumerate(zip(names, digits))])]
+            notify_data_changed(s)  # running servers rebuild their engines (the tiers' names in answers)
     except TierError as exc:
         _fail(str(exc))
     _out({"tiers": rows}, as_json, "grid tiers set:\n" + _tiers_human(rows))
