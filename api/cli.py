@@ -193,17 +193,26 @@ def tiers_set(names: list[str] = typer.Option(..., "--name", help="a tier's name
                                                                 "parent grid without gaps"),
               as_json: bool = JsonOpt):
     """Set the city's grid tiers, e.g. `--name 大网格 --digits 3 --name 小网格 --digits 2 --nests`;
-    refused when grids of a deeper tier exist already."""
+    refused when grids of a deeper tier exist already, or, with --nests, when the active generation's
+    grids leave gaps in their parent grids."""
     from dataclasses import asdict
 
     from gis.store.db import session_scope
-    from gis.store.generations import notify_data_changed
+    from gis.importers.grid_tiers import nesting_gaps
+    from gis.store.generations import active_id, notify_data_changed
     from gis.store.tiers import TierError, set_tiers
 
     if len(names) != len(digits):
         _fail(f"--digits: give one per --name ({len(names)} name(s), {len(digits)} digits)")
     try:
         with session_scope(_engine()) as s:
+            gen = active_id(s)
+            gaps = [(t, code, gap) for t in range(2, len(names) + 1) if nests and gen is not None
+                    for code, gap in nesting_gaps(s, gen, t)]
+            if gaps:
+                _fail(f"--nests: the active generation's grids would break it ({len(gaps)} parent grid(s) "
+                      "left with gaps):\n" + "\n".join(f"  - tier-{t} grids leave {gap:,.1f} m² of parent grid "
+                                                        f"{code} uncovered" for t, code, gap in gaps[:50]))
             rows = [asdict(t) for t in set_tiers(s, [(n, d, nests and i > 0)
                                                      for i, (n, d) in enumerate(zip(names, digits))])]
             notify_data_changed(s)  # running servers rebuild their engines (the tiers' names in answers)

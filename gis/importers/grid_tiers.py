@@ -166,3 +166,21 @@ def _old_grids(session, active) -> dict:
     return {r.code: r for r in session.execute(text(
         "SELECT area_id, code, tier, parent_level, parent_code FROM generation_area "
         "WHERE generation_id = :g AND level = 'grid'"), {"g": active})}
+
+
+def nesting_gaps(conn, generation: int, tier: int) -> list[tuple[str, float]]:
+    """(parent grid code, m² left uncovered) for every grid of tier `tier` - 1 in `generation` that its
+    tier-`tier` children leave uncovered by more than NEST_GAP_M2 (none when the generation has no grid
+    of that tier): what making the tier nest would break."""
+    rows = conn.execute(text("""
+        WITH kids AS (
+            SELECT c.parent_code, ST_Union(ca.geom) AS geom
+            FROM generation_area c JOIN area ca ON ca.id = c.area_id
+            WHERE c.generation_id = :g AND c.level = 'grid' AND c.tier = :t GROUP BY c.parent_code)
+        SELECT p.code, ST_Area(coalesce(ST_Difference(pa.geom, k.geom), pa.geom)::geography) AS gap
+        FROM generation_area p JOIN area pa ON pa.id = p.area_id LEFT JOIN kids k ON k.parent_code = p.code
+        WHERE p.generation_id = :g AND p.level = 'grid' AND p.tier = :t - 1
+          AND EXISTS (SELECT 1 FROM kids)
+        ORDER BY p.code COLLATE "C"
+    """), {"g": generation, "t": tier}).all()
+    return [(r.code, float(r.gap)) for r in rows if r.gap > NEST_GAP_M2]

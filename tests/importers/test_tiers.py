@@ -158,6 +158,14 @@ def test_too_deep_and_gaps(city, tmp_path):
         set_tiers(s, [("大网格", 3, False), ("小网格", 2, False)])
     assert import_areas(city, write(tmp_path, "gap2.geojson", grid_rows(small)), "grid",
                         parent_field="parent")["tiers"] == {"1": 2, "2": 4}
+    # and then making tier 2 nest is refused: the grids in the record would break it
+    env = dict(os.environ, WANGGE_DATABASE_URL=str(city.url.render_as_string(hide_password=False)))
+    p = subprocess.run([WANGGE, "tiers", "set", "--name", "大网格", "--digits", "3", "--name", "小网格",
+                        "--digits", "2", "--nests"], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode != 0 and "of parent grid 370102001001001 uncovered" in p.stderr
+    assert "370102001001002" not in p.stderr and "Traceback" not in p.stderr
+    with city.connect() as c:
+        assert [t.nests for t in tiers(c)] == [False, False]
 
 
 def test_tiers_cli_and_api(city, pg_url, tmp_path):
