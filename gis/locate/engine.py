@@ -1,7 +1,8 @@
 """The locate engine: every level's index for one generation, plus who and what answers there.
 
 Built once per generation and process from the record (PostGIS) and answering in memory; it gives
-the same area as `ST_Covers ... ORDER BY code COLLATE "C" LIMIT 1` for every point.
+the same area as `ST_Covers ... ORDER BY code COLLATE "C" LIMIT 1` for every point. Grids in tiers are
+indexed tier by tier (gis.locate.tiered): `grid` is the finest covering tier's, `grid_path` every tier's.
 """
 from __future__ import annotations
 
