@@ -241,8 +241,9 @@ class LocateEngine:
 
 def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"] | None = None) -> dict[str, LevelData]:
     """Read one generation's areas from PostGIS and build each level's index. A level whose areas
-    (immutable rows) and codes are those of `previous` keeps its index and geometry and only takes
-    the new parents: a redraw of grids rebuilds the grid level, not the 78,000 units below it."""
+    (immutable rows) are those of `previous`, with codes in the same order, keeps its index and geometry
+    and only takes the new parents and codes: a redraw of grids rebuilds the grid level, not the 78,000
+    units below it (unless re-coding them changed their order, which the tie rule depends on)."""
     with engine.connect() as conn:
         rows = conn.execute(text(f"""
             SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households, ga.tier
@@ -260,13 +261,16 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
             if old is not None and old.area_ids is not None and len(old.area_ids) == len(rs) \
                     and (old.tiers is not None) == tiered:
                 old_tiers = old.tiers.tolist() if tiered else [None] * len(rs)
-                pos = {(int(a), c, t): i for i, (a, c, t) in
-                       enumerate(zip(old.area_ids.tolist(), old.codes.tolist(), old_tiers))}
-                idx = [pos.get((r.area_id, r.code, r.tier)) for r in rs]
-                if None not in idx:
-                    order = np.argsort(idx)
-                    rs_sorted = [rs[i] for i in order]
-                    levels[lvl] = LevelData(old.codes, np.array([r.name for r in rs_sorted], dtype=object),
+                pos = {(int(a), t): i for i, (a, t) in enumerate(zip(old.area_ids.tolist(), old_tiers))}
+                idx = [pos.get((r.area_id, r.tier)) for r in rs]
+                rs_sorted = [rs[i] for i in np.argsort(idx)] if None not in idx else []
+                codes = [r.code.encode("utf-8") for r in rs_sorted]
+                # the same areas, and their codes (maybe re-coded) still in the same C order: the index's
+                # positions and its first-code tie rule stay right, so it is kept with the new codes
+                if rs_sorted and all(a < b for a, b in zip(codes, codes[1:])):
+                    new_codes = old.codes if codes == [c.encode("utf-8") for c in old.codes.tolist()] \
+                        else np.array([r.code for r in rs_sorted], dtype=object)
+                    levels[lvl] = LevelData(new_codes, np.array([r.name for r in rs_sorted], dtype=object),
                                             np.array([r.parent_code for r in rs_sorted], dtype=object),
                                             np.array([r.households for r in rs_sorted]), old.geoms, old.index,
                                             old.area_ids, old.weights, tiers=old.tiers)

@@ -107,8 +107,11 @@ def test_a_finer_tier_alone_keeps_the_coarser_and_moves_units_down(city, tmp_pat
     m = members(city)
     assert m["370102001001002"] == ("grid", 1, "community", COMM)
     assert m["37010200100100201"] == ("grid", 2, "grid", "370102001001002")
-    assert m["370102001001002001"][3] == "37010200100100202"
     assert {"code": "370102001001002001", "from": "370102001001002", "to": "37010200100100202"} in report["reparented"]
+    # and, its parent's code having changed, the unit's code follows it (the old code is in the crosswalk)
+    assert "370102001001002001" not in m
+    assert [c for c, v in m.items() if v[0] == "unit"] == ["37010200100100202001"]
+    assert m["37010200100100202001"][3] == "37010200100100202" and report["recoded"] == 1
 
 
 def refused(engine, path, **kw):
