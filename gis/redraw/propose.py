@@ -438,6 +438,8 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     gen = row["draft_generation"]
     session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
     generations.activate(session, gen)
+    from gis.redraw.merge import after_commit  # a merge (多网合一): the crosswalk from its source codes
+    after_commit(session, row, active, gen, actor)
     staff = _reassign_staff(session, row["level"], row["parent_code"], active, gen)
     moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
     session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
