@@ -182,8 +182,8 @@ class Plan:
     proposals: list[Proposal]
     disagreements: list[dict]
     mapping: list[dict]
-    kept: int
-    redrawn: int
+    kept: list[str]
+    redrawn: list[str]
 
 
 def _to_ll(geoms_m, crs) -> np.ndarray:
@@ -307,7 +307,7 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
         home[si[ok]] = ci[ok]
 
     lo, hi = hh_range
-    proposals, kept_count, redrawn = [], 0, 0
+    proposals, kept_codes, redrawn = [], [], []
     for ci, row in enumerate(comms):
         atom_codes, hh, atoms_ll, _grids = _atoms(session, gen, row.code, comm_ll[ci])
         atoms_m = _to_m(atoms_ll, crs)
@@ -333,7 +333,6 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
             fit = [c for c, _n in support if c.startswith(row.code) and len(c) == len(row.code) + 3 and c[-3:].isdigit()]
             codes_wanted.append(fit[0] if fit else None)
             names.append(support[0][1])
-            kept_count += 1
         new_polys = []
         for r in regions:
             k = _band_k(hh[r].sum(), lo, hi) or 1
@@ -343,7 +342,6 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
             else:
                 p, _h, _l = redraw_grids(atoms_ll[r], hh[r], k, tolerance, seed)
                 new_polys += list(p)
-        redrawn += len(new_polys)
         if new_polys:
             from gis.redraw.asked import reading_order
 
@@ -359,6 +357,8 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
         start = len(names)
         codes += [next(free) for _ in new_polys]
         names += [f"{row.name or row.code}第{int(c[-3:])}网格" for c in codes[start:]]
+        kept_codes += codes[:start]
+        redrawn += codes[start:]
         proposals.append(Proposal("grid", row.code, codes, names, np.array(polys + new_polys, dtype=object)))
 
     merged_ll = np.concatenate([p.geoms for p in proposals]) if proposals else np.array([], dtype=object)
@@ -370,7 +370,7 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
         for a, m, sh in zip(i, j, share):
             mapping.append({"source": layer.label, "code": layer.codes[a], "to_code": merged_codes[m],
                             "to_index": int(m), "share": round(float(sh), 6)})
-    return Plan(proposals, _located(found, crs), mapping, kept_count, redrawn), comms
+    return Plan(proposals, _located(found, crs), mapping, kept_codes, redrawn), comms
 
 
 # -- the proposal ------------------------------------------------------------------------------------
@@ -415,7 +415,8 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
         impacts.append(_impact(session, p, [r for r in old if r.parent_code == p.parent], hh, b))
     valid = not any(f["severity"] == "error" for f in findings)
     impact = _sum_impacts(impacts)
-    impact.update({"scope": scope_codes, "kept": pl.kept, "redrawn": pl.redrawn})
+    impact.update({"scope": scope_codes, "kept": len(pl.kept), "redrawn": len(pl.redrawn),
+                   "kept_codes": pl.kept, "redrawn_codes": pl.redrawn})
     labels = [s.label for s in sources]
     gen = None
     mapping = pl.mapping
