@@ -48,15 +48,24 @@ def polygonal(g):
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def pair_overlaps(a_m: np.ndarray, b_m: np.ndarray):
+def _polygonal_all(pieces: np.ndarray) -> np.ndarray:
+    """`polygonal` over an array, touching only the pieces that are not already (multi)polygons."""
+    odd = ~np.isin(shapely.get_type_id(pieces), (3, 6))
+    if odd.any():
+        pieces[odd] = [polygonal(p) for p in pieces[odd]]
+    return pieces
+
+
+def pair_overlaps(a_m: np.ndarray, b_m: np.ndarray, distinct: bool = False):
     """(i, j, piece): every pair of an area of `a` and an area of `b` whose interiors overlap by more
-    than MIN_PIECE_M2, with the overlapping ground."""
+    than MIN_PIECE_M2, with the overlapping ground (`distinct`: a and b are the same array; pairs i < j)."""
     a_m, b_m = np.asarray(a_m, dtype=object), np.asarray(b_m, dtype=object)
     if not len(a_m) or not len(b_m):
         return np.zeros(0, int), np.zeros(0, int), np.array([], dtype=object)
     i, j = shapely.STRtree(b_m).query(a_m, predicate="intersects")  # (query index, tree index)
-    pieces = shapely.intersection(a_m[i], b_m[j])
-    pieces = np.array([polygonal(p) for p in pieces], dtype=object)
+    if distinct:
+        i, j = i[i < j], j[i < j]
+    pieces = _polygonal_all(np.asarray(shapely.intersection(a_m[i], b_m[j]), dtype=object))
     keep = shapely.area(pieces) > MIN_PIECE_M2
     return i[keep], j[keep], pieces[keep]
 
@@ -113,13 +122,14 @@ def slivers_and_splits(a: Layer, b: Layer, width_m: float = SLIVER_WIDTH_M,
 
 
 def uncovered(a: Layer, b: Layer, scope_m=None, width_m: float = SLIVER_WIDTH_M,
-              min_m2: float = MIN_PIECE_M2) -> list[dict]:
+              min_m2: float = MIN_PIECE_M2, covers: dict | None = None) -> list[dict]:
     """Ground that areas of `a` cover and no area of `b` does (within `scope_m` when given): each piece
     wider than `width_m` is `uncovered`, a thinner one a `sliver` (a thin gap in b's boundaries)."""
     if not len(a.geoms):
         return []
-    cover_a = shapely.union_all(a.geoms)
-    cover_b = shapely.union_all(b.geoms) if len(b.geoms) else shapely.Polygon()
+    covers = covers if covers is not None else {}
+    cover_a = covers[a.label] if a.label in covers else shapely.union_all(a.geoms)
+    cover_b = covers[b.label] if b.label in covers else (shapely.union_all(b.geoms) if len(b.geoms) else shapely.Polygon())
     rest = polygonal(shapely.difference(cover_a, cover_b))
     if scope_m is not None:
         rest = polygonal(shapely.intersection(rest, scope_m))
@@ -147,9 +157,7 @@ def uncovered(a: Layer, b: Layer, scope_m=None, width_m: float = SLIVER_WIDTH_M,
 
 def self_overlaps(a: Layer, width_m: float = SLIVER_WIDTH_M) -> list[dict]:
     """Ground two areas of the same source both claim: `overlap`, or a `sliver` when it is thin."""
-    i, j, pieces = pair_overlaps(a.geoms, a.geoms)
-    keep = i < j
-    i, j, pieces = i[keep], j[keep], pieces[keep]
+    i, j, pieces = pair_overlaps(a.geoms, a.geoms, distinct=True)
     out = []
     for k, t in zip(range(len(i)), thin(pieces, width_m)):
         kind = "sliver" if t else "overlap"
@@ -176,8 +184,10 @@ def household_counts(a: Layer, pts_m: np.ndarray, hh: np.ndarray, pts_ll: np.nda
     twice = np.flatnonzero(count >= 2)
     if len(twice):
         groups: dict[tuple, list[int]] = {}
-        for pt in twice:
-            groups.setdefault(tuple(sorted(a.codes[x] for x in g[p == pt])), []).append(pt)
+        order = np.argsort(p, kind="stable")
+        starts = np.searchsorted(p[order], twice)
+        for pt, st in zip(twice, starts):
+            groups.setdefault(tuple(sorted(a.codes[x] for x in g[order[st:st + count[pt]]])), []).append(pt)
         for codes, members in sorted(groups.items()):
             total = int(hh[members].sum())
             out.append(_item("double_counted", [a.label], list(codes),
@@ -202,12 +212,13 @@ def disagreements(layers: list[Layer], scope_m=None, pts_m=None, hh=None, pts_ll
     for x in range(len(layers)):
         for y in range(x + 1, len(layers)):
             out += slivers_and_splits(layers[x], layers[y], width_m, split_share)
+    covers = {a.label: shapely.union_all(a.geoms) for a in layers}
     for a in layers:
         for b in layers:
             if a is not b:
-                out += uncovered(a, b, scope_m, width_m)
+                out += uncovered(a, b, scope_m, width_m, covers=covers)
     if scope_m is not None:
-        everyone = shapely.union_all(np.concatenate([l.geoms for l in layers])) if layers else shapely.Polygon()
+        everyone = shapely.union_all(np.array(list(covers.values()), dtype=object)) if layers else shapely.Polygon()
         for piece in shapely.get_parts(polygonal(shapely.difference(scope_m, everyone))):
             if piece.area > MIN_PIECE_M2 and not thin(np.array([piece], dtype=object), width_m)[0]:
                 out.append(_item("uncovered", [], [], f"{piece.area:,.0f} m² of the scope is covered by no source",
@@ -238,17 +249,24 @@ def agreed(layers: list[Layer], quorum: int | None = None, iou: float = AGREE_IO
     has it), none overlapping another substantially."""
     if quorum is None:
         quorum = max(2, len(layers) // 2 + 1)
-    out, taken = [], []
-    for x, m in enumerate(support(layers, iou)):
-        for i in np.flatnonzero((m >= 0).sum(1) >= quorum):
-            if any(m[i, y] == j for y, j in taken):
-                continue
-            g = layers[x].geoms[i]
-            if any(polygonal(shapely.intersection(g, layers[y].geoms[j])).area > SPLIT_SHARE * g.area
-                   for y, j in taken):
-                continue
-            out.append((x, int(i), m[i].copy()))
-            taken += [(y, int(m[i, y])) for y in range(len(layers)) if m[i, y] >= 0]
+    cand = [(x, int(i), m[i]) for x, m in enumerate(support(layers, iou)) for i in np.flatnonzero((m >= 0).sum(1) >= quorum)]
+    if not cand:
+        return []
+    shapes = np.array([layers[x].geoms[i] for x, i, _m in cand], dtype=object)
+    tree = shapely.STRtree(shapes)
+    kept = np.zeros(len(cand), bool)
+    taken: set[tuple[int, int]] = set()
+    out = []
+    for c, (x, i, m) in enumerate(cand):
+        if (x, i) in taken:
+            continue
+        near = tree.query(shapes[c], predicate="intersects")
+        near = near[kept[near]]
+        if len(near) and (shapely.area(shapely.intersection(shapes[c], shapes[near])) > SPLIT_SHARE * shapes[c].area).any():
+            continue
+        kept[c] = True
+        out.append((x, i, m.copy()))
+        taken |= {(y, int(m[y])) for y in range(len(layers)) if m[y] >= 0}
     return out
 
 
