@@ -301,6 +301,8 @@ def test_merge_through_the_api_and_the_command_line(city, engine, pg_url, tmp_pa
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["scope"] == [comm] and out["id"] and {"split", "uncovered"} & {d["kind"] for d in out["disagreements"]}
+        page = c.get(f"/maps/redraws/{out['id']}", params={"api_key": ks["planner"]})
+        assert page.status_code == 200 and "split" in page.text
         bad = c.post("/v1/merges", json={"sources": body["sources"][:1]}, headers={"X-API-Key": ks["planner"]})
         assert bad.status_code == 422 and "sources" in bad.text
         files = [("files", (f"{k}.geojson", json.dumps(city[k]).encode(), "application/geo+json"))
@@ -324,3 +326,23 @@ def test_merge_through_the_api_and_the_command_line(city, engine, pg_url, tmp_pa
                          text=True, env=env, timeout=120)
     assert run.returncode != 0 and "sources" in run.stderr and "Traceback" not in run.stderr
 
+
+
+def test_merge_bodies_over_the_limits_are_refused_before_they_are_read(city, engine, pg_url):
+    from api.app import create_app
+    from gis import keys
+    from gis.settings import Settings
+    from gis.store.db import session_scope
+
+    with session_scope(engine) as s:
+        key = keys.create(s, "planner")
+    body = {"sources": [{"name": k, "features": city[k]} for k in ("party", "governance")]}
+    with TestClient(create_app(Settings(database_url=pg_url, max_body_mb=0.01, max_upload_mb=0.01))) as c:
+        r = c.post("/v1/merges", json=body, headers={"X-API-Key": key})
+        assert r.status_code == 413 and "WANGGE_MAX_BODY_MB" in r.text
+        files = [("files", (f"{k}.geojson", json.dumps(city[k]).encode(), "application/geo+json"))
+                 for k in ("party", "governance")]
+        r = c.post("/v1/merges", files=files, headers={"X-API-Key": key})
+        assert r.status_code == 413 and "WANGGE_MAX_UPLOAD_MB" in r.text
+        r = c.post("/v1/merges", json=body)
+        assert r.status_code == 401
