@@ -440,7 +440,9 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
             gen, valid = None, False
             findings.append(_finding("gap", [o["code"] for o in orphans], f"{len(orphans)} unit(s) would lie in no grid"))
         else:
+            recoded = _recode(session, gen)  # units under new grids take codes that begin with theirs
             savepoint.commit()
+            impact["recoded"], impact["recoded_count"] = recoded[:1000], len(recoded)
             impact["children_reparented"] = moved[:1000]
             impact["children_reparented_count"] = len(moved)
             mapping = [dict(m, to_area_id=int(ids[m["to_index"]])) for m in mapping]
@@ -453,6 +455,8 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
         {"a": actor, "p": parent or (scope_codes[0] if len(scope_codes) == 1 else ""), "b": active, "g": gen,
          "v": valid, "f": json.dumps(findings + warn, ensure_ascii=False),
          "i": json.dumps(impact, ensure_ascii=False)}).scalar()
+    if gen is not None:
+        _name_source(session, gen, f"redraw {rid}")
     audit.write(session, actor, "propose merge", {"redraw": rid, "sources": labels, "parent": parent,
                                                   "valid": valid, "disagreements": len(warn)})
     if not valid:
@@ -462,6 +466,24 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "scope": scope_codes,
             "sources": impact["merge"]["sources"], "disagreements": warn, "findings": findings,
             "mapping": mapping, "impact": {k: v for k, v in impact.items() if k != "merge"}}
+
+
+def _recode(session: Session, gen: int) -> list[dict]:
+    """Codes follow parents in the draft (gis.store.codes.recode, where this build has it)."""
+    try:
+        from gis.store.codes import recode
+    except ImportError:  # the re-coding lands with issue 12's codes slice
+        return []
+    return recode(session, gen)
+
+
+def _name_source(session: Session, gen: int, source: str) -> None:
+    """Name the source of the crosswalk rows the draft's re-coding wrote (where this build has it)."""
+    try:
+        from gis.store.identity import name_source
+    except ImportError:
+        return
+    name_source(session, gen, source)
 
 
 # -- the commit --------------------------------------------------------------------------------------
