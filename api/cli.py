@@ -535,15 +535,16 @@ def merge_networks(sources: list[Path] = typer.Argument(..., help="two or more s
         key, sep, label = item.partition("=")
         if not sep or not key or not label.strip():
             _fail(f"--name-of: {item!r} is not SOURCE=label")
-        labels[str(Path(key))] = label.strip()
-    unknown = sorted(set(labels) - {str(p) for p in sources})
+        labels[str(Path(key).resolve())] = label.strip()
+    unknown = sorted(set(labels) - {str(p.resolve()) for p in sources})
     if unknown:
         _fail(f"--name-of: {unknown[0]} is not one of the sources given")
     s = get_settings()
     try:
         if len(sources) < 2:
             raise MergeError(f"sources: give 2 to {MAX_SOURCES} source network files, not {len(sources)}")
-        nets = [source_from_file(p, labels.get(str(p)), code_field, name_field, s.max_vertices) for p in sources]
+        nets = [source_from_file(p, labels.get(str(p.resolve())), code_field, name_field, s.max_vertices)
+                for p in sources]
         with session_scope(_engine()) as session:
             out = propose_merge(session, nets, parent, "cli",
                                       {"grid": (s.grid_households_min, s.grid_households_max)}, level=level)

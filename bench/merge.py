@@ -56,7 +56,8 @@ def sources(city):
         comm.setdefault(p, []).append(g)
     emer = {f"E{k}": shapely.buffer(shapely.union_all(v), 3 if n % 2 else -3, join_style="mitre")
             for n, (k, v) in enumerate(comm.items())}
-    layers = [ov.Layer("party", codes, gm), ov.Layer("governance", list(gov), np.array(list(gov.values()), dtype=object)),
+    layers = [ov.Layer("party", codes, gm),
+              ov.Layer("governance", list(gov), np.array(list(gov.values()), dtype=object)),
               ov.Layer("emergency", list(emer), np.array(list(emer.values()), dtype=object))]
     addr = city.addresses
     pts_ll = np.c_[addr.geometry.x, addr.geometry.y]

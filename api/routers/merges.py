@@ -27,8 +27,8 @@ def _text(value, field: str) -> str | None:
     """An optional text field of the body; Invalid names it when it is not text."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 64:
-        raise Invalid(field, "text of at most 64 characters")
+    if not isinstance(value, str) or len(value) > 64 or not value.isprintable():
+        raise Invalid(field, "text of at most 64 printable characters")
     return value.strip()
 
 
@@ -61,7 +61,8 @@ def _from_json(body: dict, settings: Settings):
 @router.post("/merges", openapi_extra={"requestBody": {"content": {
     "application/json": {"schema": {"type": "object", "required": ["sources"], "properties": {
         "level": {"type": "string", "enum": ["grid"]}, "parent": {"type": "string"},
-        "sources": {"type": "array", "minItems": 2, "items": {"type": "object", "required": ["features"], "properties": {
+        "sources": {"type": "array", "minItems": 2, "items": {
+            "type": "object", "required": ["features"], "properties": {
             "name": {"type": "string"}, "features": {"type": "object"}, "code_field": {"type": "string"},
             "name_field": {"type": "string"}}}}}}, "example": EXAMPLE},
     "multipart/form-data": {"schema": {"type": "object", "required": ["files"], "properties": {

@@ -73,10 +73,13 @@ def _source(label: str, frame: gpd.GeoDataFrame, code_field: str | None, name_fi
     for i, c in enumerate(codes):
         if not c:
             raise MergeError(f"{what}: feature {i} has no code")
+        if len(c) > 64 or not c.isprintable():
+            raise MergeError(f"{what}: feature {i}'s code is not 1 to 64 printable characters")
     dup = sorted({c for c in codes if codes.count(c) > 1}) if len(set(codes)) < len(codes) else []
     if dup:
         raise MergeError(f"{what}: code {dup[0]} is used by more than one feature")
     names = [str(n) if n is not None and n == n else c for n, c in zip(frame[name_col], codes)] if name_col else codes
+    names = ["".join(ch for ch in n if ch.isprintable())[:200] or c for n, c in zip(names, codes)]
     geoms = np.asarray(frame.geometry.values, dtype=object)
     for i, g in enumerate(geoms):
         if g is None or g.is_empty or g.geom_type not in ("Polygon", "MultiPolygon"):
@@ -143,8 +146,8 @@ def check_sources(sources: list[Source]) -> None:
         raise MergeError(f"sources: give 2 to {MAX_SOURCES} source networks, not {len(sources)}")
     labels = [s.label for s in sources]
     for lab in labels:
-        if not lab or len(lab) > 64:
-            raise MergeError("sources: every source needs a label of 1 to 64 characters")
+        if not lab or len(lab) > 64 or not lab.isprintable():
+            raise MergeError("sources: every source needs a label of 1 to 64 printable characters")
     if len(set(labels)) < len(labels):
         raise MergeError(f"sources: the label {next(l for l in labels if labels.count(l) > 1)!r} is given twice")
 
@@ -153,6 +156,8 @@ def check_sources(sources: list[Source]) -> None:
 def scope(session: Session, gen: int, parent: str | None) -> list:
     """The communities the merge covers: every one of the generation, or the one called `parent`, or
     those under the street or district `parent` (rows: code, name, households, wkb)."""
+    if parent is not None and (len(parent) > 32 or not parent.isprintable()):
+        raise MergeError("parent: the code of a district, street or community (at most 32 printable characters)")
     rows = session.execute(text(f"""
         SELECT ga.code, a.name, a.households, ST_AsBinary(a.geom) AS wkb FROM {queries.GENERATION_AREAS}
         WHERE ga.generation_id = :g AND ga.level = 'community'
@@ -257,9 +262,9 @@ def _atoms(session: Session, gen: int, community: str, community_geom):
     units = queries.level_areas(session, gen, "unit", [g.code for g in grids]) if grids else []
     rows = units or grids
     if not rows:
-        return [community], np.array([0.0]), np.array([community_geom], dtype=object), [g.code for g in grids]
+        return [community], np.array([0.0]), np.array([community_geom], dtype=object)
     return ([r.code for r in rows], np.array([r.households for r in rows], float),
-            shapely.from_wkb([bytes(r.wkb) for r in rows]), [g.code for g in grids])
+            shapely.from_wkb([bytes(r.wkb) for r in rows]))
 
 
 def plan(session: Session, sources: list[Source], parent: str | None, hh_range: tuple[int, int],
@@ -309,7 +314,7 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
     lo, hi = hh_range
     proposals, kept_codes, redrawn = [], [], []
     for ci, row in enumerate(comms):
-        atom_codes, hh, atoms_ll, _grids = _atoms(session, gen, row.code, comm_ll[ci])
+        _codes, hh, atoms_ll = _atoms(session, gen, row.code, comm_ll[ci])
         atoms_m = _to_m(atoms_ll, crs)
         mine = np.flatnonzero(home == ci)
         label = np.full(len(atoms_ll), -1)
@@ -330,7 +335,8 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
             x, i, m = agreed[s]
             polys.append(shapely.coverage_union_all(atoms_ll[label == s]))
             support = [(layers[y].codes[m[y]], layers[y].names[m[y]]) for y in range(len(layers)) if m[y] >= 0]
-            fit = [c for c, _n in support if c.startswith(row.code) and len(c) == len(row.code) + 3 and c[-3:].isdigit()]
+            fit = [c for c, _n in support
+                   if c.startswith(row.code) and len(c) == len(row.code) + 3 and c[-3:].isdigit()]
             codes_wanted.append(fit[0] if fit else None)
             names.append(support[0][1])
         new_polys = []
@@ -433,12 +439,13 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
                                np.concatenate([p.geoms for p in pl.proposals]))
         from gis.importers.areas import reparent_children
 
-        moved, orphans = reparent_children(session, gen, "grid", sorted(set(codes) | {r.code for r in old
-                                                                                     if r.parent_code in set(scope_codes)}))
+        replaced = {r.code for r in old if r.parent_code in set(scope_codes)}
+        moved, orphans = reparent_children(session, gen, "grid", sorted(set(codes) | replaced))
         if orphans:
             savepoint.rollback()
             gen, valid = None, False
-            findings.append(_finding("gap", [o["code"] for o in orphans], f"{len(orphans)} unit(s) would lie in no grid"))
+            findings.append(_finding("gap", [o["code"] for o in orphans],
+                                     f"{len(orphans)} unit(s) would lie in no grid"))
         else:
             recoded = _recode(session, gen)  # units under new grids take codes that begin with theirs
             savepoint.commit()

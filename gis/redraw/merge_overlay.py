@@ -129,7 +129,8 @@ def uncovered(a: Layer, b: Layer, scope_m=None, width_m: float = SLIVER_WIDTH_M,
         return []
     covers = covers if covers is not None else {}
     cover_a = covers[a.label] if a.label in covers else shapely.union_all(a.geoms)
-    cover_b = covers[b.label] if b.label in covers else (shapely.union_all(b.geoms) if len(b.geoms) else shapely.Polygon())
+    cover_b = covers[b.label] if b.label in covers else \
+        (shapely.union_all(b.geoms) if len(b.geoms) else shapely.Polygon())
     rest = polygonal(shapely.difference(cover_a, cover_b))
     if scope_m is not None:
         rest = polygonal(shapely.intersection(rest, scope_m))
@@ -249,7 +250,8 @@ def agreed(layers: list[Layer], quorum: int | None = None, iou: float = AGREE_IO
     has it), none overlapping another substantially."""
     if quorum is None:
         quorum = max(2, len(layers) // 2 + 1)
-    cand = [(x, int(i), m[i]) for x, m in enumerate(support(layers, iou)) for i in np.flatnonzero((m >= 0).sum(1) >= quorum)]
+    cand = [(x, int(i), m[i]) for x, m in enumerate(support(layers, iou))
+            for i in np.flatnonzero((m >= 0).sum(1) >= quorum)]
     if not cand:
         return []
     shapes = np.array([layers[x].geoms[i] for x, i, _m in cand], dtype=object)
@@ -262,7 +264,8 @@ def agreed(layers: list[Layer], quorum: int | None = None, iou: float = AGREE_IO
             continue
         near = tree.query(shapes[c], predicate="intersects")
         near = near[kept[near]]
-        if len(near) and (shapely.area(shapely.intersection(shapes[c], shapes[near])) > SPLIT_SHARE * shapes[c].area).any():
+        overlap = shapely.area(shapely.intersection(shapes[c], shapes[near])) if len(near) else np.zeros(0)
+        if (overlap > SPLIT_SHARE * shapes[c].area).any():
             continue
         kept[c] = True
         out.append((x, i, m.copy()))

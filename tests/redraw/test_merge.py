@@ -107,6 +107,11 @@ def test_sources_are_checked_naming_the_field():
     nocode = {"type": "FeatureCollection", "features": [dict(fc["features"][0], properties={"name": "n"})]}
     with pytest.raises(MergeError, match="code"):
         source_from_features("nocode", nocode)
+    long = {"type": "FeatureCollection", "features": [dict(fc["features"][0], properties={"code": "9" * 65})]}
+    with pytest.raises(MergeError, match="code is not 1 to 64 printable"):
+        source_from_features("long", long)
+    with pytest.raises(MergeError, match="label"):
+        check_sources([s, Source("a\x00b", ["Y"], ["Y"], s.geoms)])
     far = {"type": "FeatureCollection", "features": [dict(fc["features"][0], geometry=shapely.geometry.mapping(
         shapely.box(500000, 4000000, 500100, 4000100)))]}
     with pytest.raises(MergeError, match="longitudes"):
@@ -160,7 +165,8 @@ def city(engine):
     moved = next(p for p in pairs if parents[p[0]] == comms[1])
     tree = shapely.STRtree(pts)
     grown = next(p for p in pairs if parents[p[0]] == comms[2]
-                 and len(tree.query(shapely.intersection(gm[p[1]], shapely.buffer(gm[p[0]], 40)), predicate="contains")) >= 2)
+                 and len(tree.query(shapely.intersection(gm[p[1]], shapely.buffer(gm[p[0]], 40)),
+                                    predicate="contains")) >= 2)
     gov = {}
     for i, g in enumerate(gm):
         gov[f"G{i:03d}"] = g
@@ -169,7 +175,8 @@ def city(engine):
     strip = shapely.intersection(gm[moved[1]], shapely.buffer(gm[moved[0]], 60))
     gov[f"G{moved[0]:03d}"] = shapely.union_all([gm[moved[0]], strip])
     gov[f"G{moved[1]:03d}"] = ov.polygonal(shapely.difference(gm[moved[1]], shapely.buffer(gm[moved[0]], 60)))
-    gov[f"G{grown[0]:03d}"] = shapely.union_all([gm[grown[0]], shapely.intersection(gm[grown[1]], shapely.buffer(gm[grown[0]], 40))])
+    gov[f"G{grown[0]:03d}"] = shapely.union_all([gm[grown[0]],
+                                               shapely.intersection(gm[grown[1]], shapely.buffer(gm[grown[0]], 40))])
     # emergency: one area per community; community D's boundary with E moved 3 m (a sliver), and a
     # 160 m hole around an address in community F (a gap: ground and households in no emergency area)
     comm_geoms = {c: shapely.union_all(gm[[i for i in range(len(gm)) if parents[i] == c]]) for c in comms}
@@ -183,7 +190,8 @@ def city(engine):
     hole_comm = comms[-1]
     inside = np.flatnonzero(shapely.contains(comm_geoms[hole_comm], pts))
     centre = pts[inside[len(inside) // 2]]
-    hole = shapely.intersection(shapely.buffer(centre, 80, cap_style="square"), shapely.buffer(comm_geoms[hole_comm], -20))
+    hole = shapely.intersection(shapely.buffer(centre, 80, cap_style="square"),
+                                shapely.buffer(comm_geoms[hole_comm], -20))
     e_hole = f"E{len(comms)}"
     emer[e_hole] = ov.polygonal(shapely.difference(emer[e_hole], hole))
     return {
@@ -300,11 +308,17 @@ def test_merge_through_the_api_and_the_command_line(city, engine, pg_url, tmp_pa
         r = c.post("/v1/merges", json=body, headers={"X-API-Key": ks["planner"]})
         assert r.status_code == 200, r.text
         out = r.json()
-        assert out["scope"] == [comm] and out["id"] and {"split", "uncovered"} & {d["kind"] for d in out["disagreements"]}
+        assert out["scope"] == [comm] and out["id"]
+        assert {"split", "uncovered"} & {d["kind"] for d in out["disagreements"]}
         page = c.get(f"/maps/redraws/{out['id']}", params={"api_key": ks["planner"]})
         assert page.status_code == 200 and "split" in page.text
         bad = c.post("/v1/merges", json={"sources": body["sources"][:1]}, headers={"X-API-Key": ks["planner"]})
         assert bad.status_code == 422 and "sources" in bad.text
+        for wrong, field in (({**body, "parent": "37\x0001"}, "parent"), ({**body, "parent": "999"}, "parent"),
+                             ({**body, "level": "unit"}, "level"), ({"sources": "x"}, "sources"),
+                             ({"sources": [{"name": "a", "features": {}}, {"name": "b"}]}, "sources[a].features")):
+            r = c.post("/v1/merges", json=wrong, headers={"X-API-Key": ks["planner"]})
+            assert r.status_code == 422 and field in r.text and "Traceback" not in r.text, r.text
         files = [("files", (f"{k}.geojson", json.dumps(city[k]).encode(), "application/geo+json"))
                  for k in ("party", "emergency")]
         r = c.post("/v1/merges", files=files, data={"parent": comm}, headers={"X-API-Key": ks["planner"]})
