@@ -24,10 +24,13 @@ from sqlalchemy.orm import Session
 
 from gis.planar import metric_crs
 from gis.redraw import merge_overlay as ov
-from gis.redraw.partition import adjacency, redraw_grids
-from gis.redraw.propose import (Buildings, Proposal, ProposalTooLarge, RedrawError, _finding, _impact,
-                                households_of, keep_proposal, validate, vertex_limit)
-from gis.store import audit, bulk, generations, queries
+from gis.redraw.asked import estate_groups, reading_order
+from gis.redraw.partition import adjacency, group_atoms, redraw_grids
+from gis.redraw.propose import (Buildings, Estates, Proposal, ProposalTooLarge, RedrawError, _finding, _impact,
+                                estate_findings, households_of, keep_proposal, reparent_below_grids, validate,
+                                vertex_limit)
+from gis.store import audit, bulk, generations, identity, queries
+from gis.store import codes as store_codes
 
 MAX_SOURCES = 12
 CODE_FIELDS = ("code", "CODE", "编码", "代码", "grid_code", "网格编码")
@@ -342,14 +345,15 @@ def plan(session: Session, sources: list[Source], parent: str | None, hh_range: 
         new_polys = []
         for r in regions:
             k = _band_k(hh[r].sum(), lo, hi) or 1
-            k = max(1, min(k, len(r)))
+            # the units of one estate (小区) move together: an estate is never split by the redraw
+            fused, fused_hh, _member = group_atoms(atoms_ll[r], hh[r], estate_groups(session, atoms_ll[r]))
+            k = max(1, min(k, len(fused)))
             if k == 1:
                 new_polys.append(shapely.coverage_union_all(atoms_ll[r]))
             else:
-                p, _h, _l = redraw_grids(atoms_ll[r], hh[r], k, tolerance, seed)
+                p, _h, _l = redraw_grids(fused, fused_hh, k, tolerance, seed)
                 new_polys += list(p)
         if new_polys:
-            from gis.redraw.asked import reading_order
 
             order = reading_order(np.array(new_polys, dtype=object))
             new_polys = [new_polys[o] for o in order]
@@ -417,7 +421,8 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
         b = Buildings.within(session, geom)
         hh = households_of(p.geoms, p.codes, b.x, b.y, b.hh)
         households.append(hh)
-        findings += validate(p, geom, elsewhere, hh, (lo, hi))
+        findings += validate(p, geom, elsewhere, hh, (lo, hi), digits=3)
+        findings += estate_findings(p, Estates.within(session, geom), geom)
         impacts.append(_impact(session, p, [r for r in old if r.parent_code == p.parent], hh, b))
     valid = not any(f["severity"] == "error" for f in findings)
     impact = _sum_impacts(impacts)
@@ -433,21 +438,29 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
                              "AND parent_code = ANY(:s)"), {"g": gen, "s": scope_codes})
         codes = [c for p in pl.proposals for c in p.codes]
         conn = session.connection().connection.driver_connection
-        ids = bulk.write_areas(conn, gen, ["grid"] * len(codes), codes, [n for p in pl.proposals for n in p.names],
+        n = len(codes)
+        ids = bulk.write_areas(conn, gen, ["grid"] * n, codes, [name for p in pl.proposals for name in p.names],
                                [p.parent for p in pl.proposals for _ in p.codes],
                                np.concatenate(households) if households else [],
-                               np.concatenate([p.geoms for p in pl.proposals]))
-        from gis.importers.areas import reparent_children
-
-        replaced = {r.code for r in old if r.parent_code in set(scope_codes)}
-        moved, orphans = reparent_children(session, gen, "grid", sorted(set(codes) | replaced))
-        if orphans:
+                               np.concatenate([p.geoms for p in pl.proposals]), tiers=[1] * n,
+                               parent_levels=["community"] * n)
+        moved, orphans, straddling = [], [], []
+        for p in pl.proposals:
+            touched = sorted(set(p.codes) | {r.code for r in old if r.parent_code == p.parent})
+            m, o, st = reparent_below_grids(session, gen, 1, p.parent, touched)
+            moved, orphans, straddling = moved + m, orphans + o, straddling + st
+        if straddling or orphans:
             savepoint.rollback()
             gen, valid = None, False
-            findings.append(_finding("gap", [o["code"] for o in orphans],
-                                     f"{len(orphans)} unit(s) would lie in no grid"))
+            findings += straddling
+            if orphans:
+                findings.append(_finding("gap", [o["code"] for o in orphans],
+                                         f"{len(orphans)} grid or unit(s) would lie in no new grid"))
         else:
-            recoded = _recode(session, gen)  # units under new grids take codes that begin with theirs
+            try:  # codes follow parents: units under new grids take codes that begin with theirs
+                recoded = store_codes.recode(session, gen)
+            except store_codes.CodeError as exc:
+                raise RedrawError(str(exc)) from exc
             savepoint.commit()
             impact["recoded"], impact["recoded_count"] = recoded[:1000], len(recoded)
             impact["children_reparented"] = moved[:1000]
@@ -463,7 +476,7 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
          "v": valid, "f": json.dumps(findings + warn, ensure_ascii=False),
          "i": json.dumps(impact, ensure_ascii=False)}).scalar()
     if gen is not None:
-        _name_source(session, gen, f"redraw {rid}")
+        identity.name_source(session, gen, f"redraw {rid}")
     audit.write(session, actor, "propose merge", {"redraw": rid, "sources": labels, "parent": parent,
                                                   "valid": valid, "disagreements": len(warn)})
     if not valid:
@@ -473,24 +486,6 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "scope": scope_codes,
             "sources": impact["merge"]["sources"], "disagreements": warn, "findings": findings,
             "mapping": mapping, "impact": {k: v for k, v in impact.items() if k != "merge"}}
-
-
-def _recode(session: Session, gen: int) -> list[dict]:
-    """Codes follow parents in the draft (gis.store.codes.recode, where this build has it)."""
-    try:
-        from gis.store.codes import recode
-    except ImportError:  # the re-coding lands with issue 12's codes slice
-        return []
-    return recode(session, gen)
-
-
-def _name_source(session: Session, gen: int, source: str) -> None:
-    """Name the source of the crosswalk rows the draft's re-coding wrote (where this build has it)."""
-    try:
-        from gis.store.identity import name_source
-    except ImportError:
-        return
-    name_source(session, gen, source)
 
 
 # -- the commit --------------------------------------------------------------------------------------
@@ -519,17 +514,8 @@ def _hand_over(session: Session, communities: list[str], old_gen: int, new_gen: 
                actor: str) -> None:
     """People and open requests of the replaced grids of these communities follow their successors
     (what a redraw's commit does for its one parent)."""
-    from gis.redraw import propose
+    from gis.redraw.propose import _relocate_open_requests
 
-    try:
-        from gis.store import identity
-    except ImportError:
-        identity = None
-    if identity is not None:
-        identity.succeed(session, old_gen, new_gen, "grid", communities, kind="redraw", source=f"redraw {redraw_id}")
-    elif hasattr(propose, "_reassign_staff"):
-        for c in communities:
-            propose._reassign_staff(session, "grid", c, old_gen, new_gen)
-    if hasattr(propose, "_relocate_open_requests"):
-        for c in communities:
-            propose._relocate_open_requests(session, "grid", c, old_gen, new_gen, actor)
+    identity.succeed(session, old_gen, new_gen, "grid", communities, kind="redraw", source=f"redraw {redraw_id}")
+    for c in communities:
+        _relocate_open_requests(session, "grid", c, old_gen, new_gen, actor)
