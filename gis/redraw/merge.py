@@ -433,9 +433,7 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
     mapping = pl.mapping
     if valid:
         savepoint = session.begin_nested()
-        gen = generations.create(session, source=f"merge of {', '.join(labels)}", based_on=active, state="draft")
-        session.execute(text("DELETE FROM generation_area WHERE generation_id = :g AND level = 'grid' "
-                             "AND parent_code = ANY(:s)"), {"g": gen, "s": scope_codes})
+        gen = _draft(session, active, f"merge of {', '.join(labels)}", scope_codes)
         codes = [c for p in pl.proposals for c in p.codes]
         conn = session.connection().connection.driver_connection
         n = len(codes)
@@ -486,6 +484,20 @@ def propose_merge(session: Session, sources: list[Source], parent: str | None, a
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "scope": scope_codes,
             "sources": impact["merge"]["sources"], "disagreements": warn, "findings": findings,
             "mapping": mapping, "impact": {k: v for k, v in impact.items() if k != "merge"}}
+
+
+def _draft(session: Session, based_on: int, source: str, communities: list[str]) -> int:
+    """A draft generation: `based_on` without the first-tier grids of these communities (left out, not
+    deleted: a deletion would cascade to the units under them, which the draft re-parents instead)."""
+    gen = session.execute(text("INSERT INTO generation (based_on, state, source) VALUES (:b, 'draft', :s) "
+                               "RETURNING id"), {"b": based_on, "s": source}).scalar_one()
+    session.execute(text("""
+        INSERT INTO generation_area (generation_id, area_id, level, code, parent_level, parent_code, tier)
+        SELECT :g, area_id, level, code, parent_level, parent_code, tier FROM generation_area
+        WHERE generation_id = :b
+          AND NOT (level = 'grid' AND parent_level = 'community' AND parent_code = ANY(:c))"""),
+        {"g": gen, "b": based_on, "c": communities})
+    return gen
 
 
 # -- the commit --------------------------------------------------------------------------------------

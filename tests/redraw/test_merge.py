@@ -194,6 +194,17 @@ def city(engine):
                                 shapely.buffer(comm_geoms[hole_comm], -20))
     e_hole = f"E{len(comms)}"
     emer[e_hole] = ov.polygonal(shapely.difference(emer[e_hole], hole))
+    from gis.store.db import session_scope
+    from tests.conftest import assign
+
+    from gis.store import integrity
+
+    with session_scope(engine) as s:  # people on grids the merge redraws and on one it keeps
+        for code in (codes[merged[0]], codes[moved[1]], codes[-1]):
+            assign(s, f"网格员{code[-3:]}", "13900000000", "grid_worker", "grid", code)
+        record = {f["kind"]: f["count"] for f in integrity.check(s, gen)["findings"]}
+        units = s.execute(text("SELECT count(*) FROM generation_area WHERE generation_id = :g AND level = 'unit'"),
+                          {"g": gen}).scalar()
     return {
         "party": _fc(codes, geoms_ll),
         "governance": _fc(list(gov), _ll(list(gov.values()))),
@@ -201,7 +212,7 @@ def city(engine):
         "codes": codes, "merged": [codes[i] for i in merged], "merged_gov": f"G{merged[0]:03d}",
         "grown_gov": sorted([f"G{grown[0]:03d}", f"G{grown[1]:03d}"]),
         "sliver_at": _ll([sliver])[0], "sliver_e": sorted([f"E{sx + 1}", f"E{sy + 1}"]),
-        "hole": _ll([hole])[0], "e_hole": e_hole, "generation": gen,
+        "hole": _ll([hole])[0], "e_hole": e_hole, "generation": gen, "record": record, "units": units,
     }
 
 
@@ -262,7 +273,7 @@ def test_merge_proposes_a_valid_network_that_commits_with_a_crosswalk(city, merg
     # every grid nests in its community with a code that follows it; every unit has a grid of this generation
     codes = {g.code: g for g in grids}
     assert all(g.code.startswith(g.parent_code) and len(g.code) == len(g.parent_code) + 3 for g in grids)
-    assert {u.parent_code for u in units} <= set(codes)
+    assert len(units) == city["units"] and {u.parent_code for u in units} <= set(codes)
     for c in comms:
         mine = shapely.from_wkb([bytes(g.wkb) for g in grids if g.parent_code == c.code])
         assert shapely.union_all(mine).symmetric_difference(shapely.from_wkb(bytes(c.wkb))).area < 1e-9
@@ -283,6 +294,24 @@ def test_merge_proposes_a_valid_network_that_commits_with_a_crosswalk(city, merg
         for r in mine:
             by_code[r.from_code] = by_code.get(r.from_code, 0) + r.share
         assert min(by_code.values()) > 0.9                     # nearly all of each source area's ground
+    # the whole record holds: codes follow parents, and the merge leaves no person or request on an area
+    # the new generation does not hold (beyond what the record had before it)
+    from gis.store import integrity
+    from gis.store.codes import history
+
+    with session_scope(engine) as s:
+        after = {f["kind"]: f["count"] for f in integrity.check(s, gen)["findings"]}
+        assert not {"code_prefix", "missing_parent"} & set(after), after
+        assert all(n <= city["record"].get(kind, 0) for kind, n in after.items()), (after, city["record"])
+        placed = s.execute(text("""
+            SELECT count(*) FROM assignment a JOIN person p ON p.id = a.person_id
+            JOIN generation_area ga ON ga.area_id = a.area_id AND ga.generation_id = :g
+            WHERE p.name LIKE '网格员%' AND ga.level = 'grid'"""), {"g": gen}).scalar()
+        assert placed == 3                                    # the three people followed their grids
+        for label in ("party", "governance", "emergency"):   # what /v1/codes/{code} answers
+            for f in city[label]["features"]:
+                became = [b for b in history(s, f["properties"]["code"], "grid")["became"] if b["kind"] == "merge"]
+                assert became and all(b["to_code"] in codes for b in became), f["properties"]["code"]
     p_kept = [r for r in rows if r.source == "party" and r.from_code in same]
     assert all(r.to_code == r.from_code and r.share > 0.99 for r in p_kept if r.share > 0.5)
 
