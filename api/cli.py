@@ -746,7 +746,8 @@ def merge_networks(sources: list[Path] = typer.Argument(..., help="two or more s
                    level: str = typer.Option("grid", help="the level merged: grid"),
                    name_of: list[str] = typer.Option([], "--name-of", help="SOURCE=label: a source's label "
                                                      "(default: its file name without suffix); repeatable"),
-                   code_field: Optional[str] = typer.Option(None, help="the field holding each area's code"),
+                   code_field: list[str] = typer.Option([], "--code-field", help="the field holding each area's "
+                                                        "code: F for every source, or SOURCE=F; repeatable"),
                    name_field: Optional[str] = typer.Option(None, help="the field holding each area's name"),
                    parent: Optional[str] = typer.Option(None, help="merge only within this district, street or "
                                                                    "community (default: every community)"),
@@ -764,14 +765,22 @@ def merge_networks(sources: list[Path] = typer.Argument(..., help="two or more s
         if not sep or not key or not label.strip():
             _fail(f"--name-of: {item!r} is not SOURCE=label")
         labels[str(Path(key).resolve())] = label.strip()
-    unknown = sorted(set(labels) - {str(p.resolve()) for p in sources})
+    fields, every = {}, None
+    for item in code_field:
+        key, sep, field = item.rpartition("=")
+        if sep and key:
+            fields[str(Path(key).resolve())] = field.strip()
+        else:
+            every = item.strip()
+    unknown = sorted((set(labels) | set(fields)) - {str(p.resolve()) for p in sources})
     if unknown:
-        _fail(f"--name-of: {unknown[0]} is not one of the sources given")
+        _fail(f"--name-of/--code-field: {unknown[0]} is not one of the sources given")
     s = get_settings()
     try:
         if len(sources) < 2:
             raise MergeError(f"sources: give 2 to {MAX_SOURCES} source network files, not {len(sources)}")
-        nets = [source_from_file(p, labels.get(str(p.resolve())), code_field, name_field, s.max_vertices)
+        nets = [source_from_file(p, labels.get(str(p.resolve())), fields.get(str(p.resolve()), every), name_field,
+                                 s.max_vertices)
                 for p in sources]
         with session_scope(_engine()) as session:
             out = propose_merge(session, nets, parent, "cli",

@@ -360,7 +360,7 @@ def test_merge_through_the_api_and_the_command_line(city, engine, pg_url, tmp_pa
         paths.append(str(p))
     env = dict(__import__("os").environ, WANGGE_DATABASE_URL=pg_url)
     run = subprocess.run([sys.executable, "-m", "api.cli", "merge", *paths, "--level", "grid", "--parent", comm,
-                          "--name-of", f"{paths[0]}=党建网格", "--json"], capture_output=True, text=True, env=env,
+                          "--name-of", f"{paths[0]}=党建网格", "--code-field", f"{paths[1]}=code", "--json"], capture_output=True, text=True, env=env,
                          timeout=300)
     assert run.returncode in (0, 3), run.stderr
     got = json.loads(run.stdout)
@@ -368,6 +368,9 @@ def test_merge_through_the_api_and_the_command_line(city, engine, pg_url, tmp_pa
     run = subprocess.run([sys.executable, "-m", "api.cli", "merge", paths[0], "--json"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert run.returncode != 0 and "sources" in run.stderr and "Traceback" not in run.stderr
+    run = subprocess.run([sys.executable, "-m", "api.cli", "merge", *paths, "--code-field", "编号", "--json"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode != 0 and "编号" in run.stderr and "Traceback" not in run.stderr
 
 
 
