@@ -739,5 +739,63 @@ def main() -> None:  # pragma: no cover
     app()
 
 
+# -- merging networks (多网合一) ----------------------------------------------------------------------
+@app.command("merge")
+def merge_networks(sources: list[Path] = typer.Argument(..., help="two or more source network files (GeoJSON, "
+                                                                  "GeoPackage, Shapefile; any declared CRS)"),
+                   level: str = typer.Option("grid", help="the level merged: grid"),
+                   name_of: list[str] = typer.Option([], "--name-of", help="SOURCE=label: a source's label "
+                                                     "(default: its file name without suffix); repeatable"),
+                   code_field: list[str] = typer.Option([], "--code-field", help="the field holding each area's "
+                                                        "code: F for every source, or SOURCE=F; repeatable"),
+                   name_field: Optional[str] = typer.Option(None, help="the field holding each area's name"),
+                   parent: Optional[str] = typer.Option(None, help="merge only within this district, street or "
+                                                                   "community (default: every community)"),
+                   as_json: bool = JsonOpt):
+    """Overlay source networks, report where they disagree, and propose one merged network as a redraw
+    (commit it with `wangge redraw commit ID`; the commit writes the crosswalk from every source code)."""
+    from gis.redraw.merge import MAX_SOURCES, MergeError, propose_merge, source_from_file
+    from gis.redraw.propose import RedrawError
+    from gis.store.db import session_scope
+    from gis.settings import get_settings
+
+    labels = {}
+    for item in name_of:
+        key, sep, label = item.partition("=")
+        if not sep or not key or not label.strip():
+            _fail(f"--name-of: {item!r} is not SOURCE=label")
+        labels[str(Path(key).resolve())] = label.strip()
+    fields, every = {}, None
+    for item in code_field:
+        key, sep, field = item.rpartition("=")
+        if sep and key:
+            fields[str(Path(key).resolve())] = field.strip()
+        else:
+            every = item.strip()
+    unknown = sorted((set(labels) | set(fields)) - {str(p.resolve()) for p in sources})
+    if unknown:
+        _fail(f"--name-of/--code-field: {unknown[0]} is not one of the sources given")
+    s = get_settings()
+    try:
+        if len(sources) < 2:
+            raise MergeError(f"sources: give 2 to {MAX_SOURCES} source network files, not {len(sources)}")
+        nets = [source_from_file(p, labels.get(str(p.resolve())), fields.get(str(p.resolve()), every), name_field,
+                                 s.max_vertices)
+                for p in sources]
+        with session_scope(_engine()) as session:
+            out = propose_merge(session, nets, parent, "cli",
+                                      {"grid": (s.grid_households_min, s.grid_households_max)}, level=level)
+    except RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"merge → redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")
+             + f"; {out['impact']['kept']} grids kept as the sources agree, {out['impact']['redrawn']} redrawn"]
+    lines += [f"  disagreement {d['kind']}: {d['message']}" for d in out["disagreements"]]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
