@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from gis.store import bulk
 
+from gis.redraw import merge_commit
 from gis.store import audit, generations, identity, queries
 from gis.store import codes as store_codes
 from gis.planar import metric_crs
@@ -615,8 +616,7 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     gen = row["draft_generation"]
     session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
     generations.activate(session, gen)
-    from gis.redraw.merge import after_commit  # a merge (多网合一): the crosswalk from its source codes
-    after_commit(session, row, active, gen, actor)
+    merge_commit.after_commit(session, row, active, gen, actor, _relocate_open_requests)  # a merge (多网合一)
     succession = identity.succeed(session, active, gen, row["level"], [row["parent_code"]], kind="redraw",
                                   source=f"redraw {redraw_id}")
     staff = succession["assignments"]
