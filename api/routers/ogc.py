@@ -259,6 +259,22 @@ def openapi_30(doc: dict) -> dict:
     out["openapi"] = "3.0.3"
     out["paths"] = {p: v for p, v in out.get("paths", {}).items() if p.startswith("/ogc")}
     out["info"] = dict(out.get("info", {}), title="网格 Wangge – OGC API")
+    schemas = out.get("components", {}).get("schemas", {})
+    keep, todo = set(), [out["paths"]]
+    while todo:  # only the schemas the /ogc paths reach
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[-1]
+                if name not in keep and name in schemas:
+                    keep.add(name)
+                    todo.append(schemas[name])
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    out["components"] = {"schemas": {k: v for k, v in schemas.items() if k in keep},
+                         **{k: v for k, v in out.get("components", {}).items() if k != "schemas"}}
 
     def fix(node):
         if isinstance(node, dict):
