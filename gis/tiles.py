@@ -7,17 +7,19 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from gis.store import generations
 from gis.store.queries import GENERATION_AREAS
 from gis.vocab import LEVELS
 
 MAX_ZOOM = 22
+WHICH_TTL_S = 2.0  # how long a worker trusts what it read about a generation (which is active, its state)
 TILE_VERSION = 1  # bump when TILE_SQL's output changes: cached tiles and ETags of the old form are not reused
 EXTENT, BUFFER = 4096, 64  # tile coordinate grid and the margin (in those units) kept around a tile
 
@@ -110,6 +112,23 @@ class TileCache:
         self.root, self.max_bytes = root, max_bytes
         self._written = 0
         self._lock = threading.Lock()
+        self._which: dict[int | None, tuple[float, tuple]] = {}
+
+    def which(self, conn, generation: int | None) -> tuple | None:
+        """(id, state, stamp) of the generation asked for (None = the active one), remembered for
+        WHICH_TTL_S so a warm tile needs no query; a commit or rollback shows within that time."""
+        now = time.monotonic()
+        hit = self._which.get(generation)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = conn.execute(WHICH_SQL, {"g": generation}).first()
+        if row is None:
+            return None
+        row = (int(row[0]), row[1], int(row[2]))
+        if len(self._which) > 1000:
+            self._which.clear()
+        self._which[generation] = (now + WHICH_TTL_S, row)
+        return row
 
     def path(self, key: str, level: str, z: int, x: int, y: int) -> Path:
         """Where one tile of the generation `key` lives."""
@@ -189,25 +208,47 @@ def cache_for(home: Path, max_mb: float) -> TileCache | None:
     return c
 
 
-def cached_tile(conn: Connection, cache: TileCache | None, level: str, z: int, x: int, y: int,
+class LazyConnection:
+    """A connection taken from the pool only when a query is actually run (a warm tile runs none)."""
+
+    def __init__(self, engine: Engine):
+        self.engine, self.conn = engine, None
+
+    def execute(self, *args, **kwargs):
+        """Run a statement on the connection, checking it out first if need be."""
+        if self.conn is None:
+            self.conn = self.engine.connect()
+        return self.conn.execute(*args, **kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.conn is not None:
+            self.conn.close()
+
+
+def cached_tile(engine: Engine, cache: TileCache | None, level: str, z: int, x: int, y: int,
                 generation: int | None = None, drafts: bool = False) -> Tile:
     """Tile z/x/y of `level` in `generation` (the active one when None): from the disk cache when it
-    is there, else cut by PostGIS and kept. Drafts are cut every time (never cached)."""
+    is there (no database round trip while the generation is remembered), else cut by PostGIS and
+    kept. Drafts are cut every time (never cached)."""
     check_address(level, z, x, y)
-    row = conn.execute(WHICH_SQL, {"g": generation}).first()
-    if row is None:
-        raise NoSuchGeneration("generation: there is no active generation" if generation is None
-                               else f"generation: generation {generation} does not exist")
-    gen, state, stamp = int(row[0]), row[1], int(row[2])
-    if state == "draft" and not drafts:
-        raise NoSuchGeneration(f"generation: generation {generation} does not exist")
-    key = f"{gen}-{stamp}"
-    etag = f'"t{TILE_VERSION}-{key}-{level}-{z}-{x}-{y}"'
-    use = cache if state != "draft" else None
-    body = use.get(key, level, z, x, y) if use else None
-    if body is None:
-        body = bytes(conn.execute(TILE_SQL, {"z": z, "x": x, "y": y, "g": gen, "level": level,
-                                             "extent": EXTENT, "buffer": BUFFER}).scalar() or b"")
-        if use:
-            use.put(key, level, z, x, y, body)
+    with LazyConnection(engine) as conn:
+        row = cache.which(conn, generation) if cache else conn.execute(WHICH_SQL, {"g": generation}).first()
+        if row is None:
+            raise NoSuchGeneration("generation: there is no active generation" if generation is None
+                                   else f"generation: generation {generation} does not exist")
+        gen, state, stamp = int(row[0]), row[1], int(row[2])
+        if state == "draft" and not drafts:
+            raise NoSuchGeneration(f"generation: generation {generation} does not exist")
+        key = f"{gen}-{stamp}"
+        etag = f'"t{TILE_VERSION}-{key}-{level}-{z}-{x}-{y}"'
+        use = cache if state != "draft" else None
+        body = use.get(key, level, z, x, y) if use else None
+        if body is None:
+            body = bytes(conn.execute(TILE_SQL, {"z": z, "x": x, "y": y, "g": gen, "level": level,
+                                                 "extent": EXTENT, "buffer": BUFFER}).scalar() or b"")
+            if use:
+                use.put(key, level, z, x, y, body)
     return Tile(gen, body, etag, draft=state == "draft")

@@ -243,9 +243,8 @@ def ogc_tile(cid: str, tms: str, z: str, y: str, x: str, request: Request, gener
         return _error(exc)
     settings = request.app.state.settings
     try:
-        with engine.connect() as conn:
-            t = gt.cached_tile(conn, gt.cache_for(settings.home_abs, settings.tile_cache_mb), c.level, zi, xi, yi,
-                               gen, drafts=keys.allows(role, "redraw"))
+        t = gt.cached_tile(engine, gt.cache_for(settings.home_abs, settings.tile_cache_mb), c.level, zi, xi, yi,
+                           gen, drafts=keys.allows(role, "redraw"))
     except gt.NoSuchGeneration as exc:
         return _error(bad_parameter("generation", str(exc).split(": ", 1)[-1]) if gen is not None
                       else not_found(str(exc)))

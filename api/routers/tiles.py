@@ -49,7 +49,6 @@ def tile(level: str, z: int, x: int, y: int, request: Request, generation: int |
     one layer named after the level with code, name, households and parent_code per feature.
     An empty tile is answered 204 No Content. Drafts only for roles that may redraw."""
     settings = request.app.state.settings
-    with engine.connect() as conn:
-        t = gt.cached_tile(conn, gt.cache_for(settings.home_abs, settings.tile_cache_mb), level, z, x, y,
-                           generation, drafts=keys.allows(role, "redraw"))
+    t = gt.cached_tile(engine, gt.cache_for(settings.home_abs, settings.tile_cache_mb), level, z, x, y,
+                       generation, drafts=keys.allows(role, "redraw"))
     return tile_response(request, t, explicit=generation is not None)
