@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from api import docs, errors, methods, middleware, openapi, unavailable  # docs: offline /docs and /redoc
 from api.routers import ceiling  # /health/live, the constant route
 from api.routers import (
-    areas, generations, geocode, health, hotspots, locate, maps, ogc, rankings, redraws, requests, stations, tiles,
+    areas, codes, generations, geocode, health, hotspots, locate, maps, ogc, people, rankings, redraws, requests,
+    roles, stations, tiles,
 )
 from gis.reach.circles import warm_in_background
 from gis.command.escalation import start_escalation_sweep
@@ -47,8 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     methods.install(app)
     middleware.install(app)  # outermost: key gate and body caps before any body is read; heap trimming
-    for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
-                   maps, tiles, ogc):
+    for module in (health, locate, geocode, stations, areas, generations, codes, redraws, requests, hotspots,
+                   rankings, people, roles, maps, tiles, ogc):
         app.include_router(module.router)
     app.include_router(ceiling.router)
     app.include_router(docs.router)
