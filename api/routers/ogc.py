@@ -7,6 +7,7 @@ import copy
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.engine import Engine
 
@@ -20,7 +21,9 @@ from gis.ogc import features as of
 from gis.ogc import tiles as ot
 from gis.ogc.errors import OgcError, bad_parameter, not_found
 
-router = APIRouter(prefix="/ogc", tags=["ogc"])
+# Not in /openapi.json: OGC routes answer OGC exceptions ({code, description}), not the /v1 error shape,
+# and are described by their own OpenAPI 3.0 document at /ogc/api (the landing page's service-desc).
+router = APIRouter(prefix="/ogc", tags=["ogc"], include_in_schema=False)
 READ = Depends(require("read"))
 Text = Query(None, max_length=1000)
 
@@ -57,7 +60,7 @@ def landing(request: Request, role: str = READ):
 @router.get("/api", summary="The API definition (OpenAPI 3.0)")
 def api_definition(request: Request, role: str = READ):
     """The /ogc routes as an OpenAPI 3.0 document (the service-desc link)."""
-    return JSONResponse(openapi_30(request.app.openapi()), media_type=oc.OPENAPI)
+    return JSONResponse(openapi_30(ogc_openapi(request.app)), media_type=oc.OPENAPI)
 
 
 @router.get("/conformance", summary="Conformance classes")
@@ -251,6 +254,17 @@ def ogc_tile(cid: str, tms: str, z: str, y: str, x: str, request: Request, gener
     return tile_response(request, t, explicit=gen is not None)
 
 
+def ogc_openapi(app) -> dict:
+    """FastAPI's description of the /ogc routes alone (they are left out of the app's /openapi.json)."""
+    routes = []
+    for route in router.routes:
+        if hasattr(route, "include_in_schema") and route.path != "/ogc/":
+            shown = copy.copy(route)
+            shown.include_in_schema = True
+            routes.append(shown)
+    return get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
+
+
 def openapi_30(doc: dict) -> dict:
     """The app's OpenAPI document cut to the /ogc routes and written as OpenAPI 3.0 (nullable, not a
     null type), as OGC API – Features' oas30 conformance class asks."""
@@ -273,7 +287,8 @@ def openapi_30(doc: dict) -> dict:
         elif isinstance(node, list):
             todo.extend(node)
     out["components"] = {"schemas": {k: v for k, v in schemas.items() if k in keep},
-                         **{k: v for k, v in out.get("components", {}).items() if k != "schemas"}}
+                         "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}}
+    out["security"] = [{"ApiKey": []}]
 
     def fix(node):
         if isinstance(node, dict):

@@ -41,8 +41,8 @@ def tile_response(request: Request, t: gt.Tile, explicit: bool) -> Response:
 
 @router.get("/{level}/{z}/{x}/{y}.pbf", response_class=Response,
             responses={200: {"content": {MVT: {}}, "description": "the tile"},
-                       204: {"description": "no area of this level meets the tile"},
-                       304: {"description": "the tile the client holds is current"}})
+                       204: {"description": "no area of this level meets the tile (304 when If-None-Match "
+                                             "holds the tile's ETag)"}})
 def tile(level: str, z: int, x: int, y: int, request: Request, generation: int | None = None,
          role: str = Depends(require("maps")), engine: Engine = Depends(get_db)):
     """A level's areas meeting tile z/x/y (web mercator, XYZ) in the active generation or `generation=N`,
