@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_vertices: int = Field(200_000, gt=0, description="a redraw proposal with more vertices in all is refused (413)")
     db_connect_timeout_s: int = Field(3, description="give up connecting to the database after this long (then 503)")
     db_pool_timeout_s: float = Field(5.0, description="wait at most this long for a pooled connection (then 503)")
+    tile_cache_mb: float = Field(2048.0, ge=0, description="vector tiles kept on disk under $WANGGE_HOME/tiles, "
+                                                           "oldest generations evicted beyond this; 0 = no cache")
+    tile_active_max_age_s: int = Field(300, ge=0, description="how long clients may keep a tile of 'the active "
+                                                              "generation' (a tile of generation=N is immutable)")
     # Limits checked before work (api/limits.py, gis/importers/common.py)
     max_body_mb: float = Field(16.0, gt=0, description="largest JSON (non-multipart) request body; more: 413")
     max_upload_mb: float = Field(64.0, gt=0, description="largest multipart upload; more: 413")

@@ -27,9 +27,9 @@ if ! have_postgis; then
   done
   [ ${#pkgs[@]} -gt 0 ] || { echo "no postgresql-N-postgis-3 package found in apt" >&2; exit 1; }
 fi
-if [ $want_test -eq 1 ]; then  # a browser and a CJK font, to check map pages as a person sees them
+if [ $want_test -eq 1 ]; then  # a browser and a CJK font (map pages as a person sees them); GDAL (the OGC API client)
   missing=()
-  for p in chromium fonts-wqy-microhei; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in chromium fonts-wqy-microhei gdal-bin; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     [ ${#pkgs[@]} -gt 0 ] || $SUDO apt-get update -qq
     pkgs+=("${missing[@]}")

@@ -1,7 +1,8 @@
 """The key gate: every keyed route's API key is checked before its body is read.
 
 - Keyed paths: `/v1`, `/maps`, `/tiles`, `/app`, `/ogc` (the routes themselves still check the role).
-- `?api_key=` only where a browser must follow a link (`/maps/`, `/tiles/`, `/app/`); elsewhere 401
+- `?api_key=` only where a browser must follow a link (`/maps/`, `/tiles/`, `/app/`, `/ogc/collections/*/tiles`);
+  elsewhere 401
   naming the X-API-Key header.
 - A client (IP) that sends `WANGGE_KEY_FAILURES_MAX` wrong keys within a minute gets 429 with
   Retry-After for `WANGGE_KEY_BLOCK_S`, whatever key it sends meanwhile (a correct key answered
@@ -32,8 +33,12 @@ def keyed(path: str) -> bool:
 
 
 def url_key_allowed(path: str) -> bool:
-    """Whether a key may come as `?api_key=` on `path` (pages and tiles a browser opens from a link)."""
-    return path.startswith(URL_KEY_OK)
+    """Whether a key may come as `?api_key=` on `path` (pages and tiles a browser opens from a link,
+    the OGC tiles and their TileJSON included: a map follows their URL templates)."""
+    if path.startswith(URL_KEY_OK):
+        return True
+    parts = path.split("/")  # /ogc/collections/{id}/tiles/...
+    return len(parts) >= 5 and parts[1] == "ogc" and parts[2] == "collections" and parts[4] == "tiles"
 
 
 def query_key(query_string: bytes) -> str | None:

@@ -75,7 +75,7 @@ def test_a_city_tile_holds_exactly_the_units_meeting_it(demo):
     x, y = tile_of(lon, lat, z)
     r = c.get(f"/tiles/unit/{z}/{x}/{y}.pbf")
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"] == MVT and r.headers["cache-control"] == "max-age=3600"
+    assert r.headers["content-type"] == MVT and r.headers["cache-control"].startswith("public, max-age=")
     layers = mapbox_vector_tile.decode(r.content, default_options={"y_coord_down": True})
     assert list(layers) == ["unit"]
     layer = layers["unit"]
@@ -112,7 +112,7 @@ def test_an_empty_tile_is_204(demo):
     c, _engine, _report = demo
     x, y = tile_of(0.0, 0.0, 15)  # the Gulf of Guinea: no unit there
     r = c.get(f"/tiles/unit/15/{x}/{y}.pbf")
-    assert r.status_code == 204 and r.content == b"" and r.headers["cache-control"] == "max-age=3600"
+    assert r.status_code == 204 and r.content == b"" and r.headers["cache-control"].startswith("public, max-age=")
 
 
 @pytest.mark.parametrize("path, field", [
