@@ -23,6 +23,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 
 JsonOpt = typer.Option(False, "--json", help="print JSON on stdout")
+EncodingOpt = typer.Option(None, "--encoding", help="the attribute text's encoding (UTF-8, GBK, GB18030, ...); "
+                           "default: the .cpg, else UTF-8 if it decodes, else GB18030 (the report says which)")
 
 
 def _out(payload, as_json: bool, human: str | None = None) -> None:
@@ -174,35 +176,45 @@ def _run_import(fn, *args, as_json: bool, **kw):
 def import_areas(file: Path, level: str = typer.Option(..., help="district|street|community|grid|unit"),
                  code_field: Optional[str] = None, name_field: Optional[str] = None,
                  parent_field: Optional[str] = None, households_field: Optional[str] = None,
-                 as_json: bool = JsonOpt):
+                 encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import one level of areas from any OGR-readable file; creates and activates a new generation."""
     from gis.importers import import_areas as fn
 
     _run_import(fn, file, level, code_field=code_field, name_field=name_field, parent_field=parent_field,
-                households_field=households_field, as_json=as_json)
+                households_field=households_field, encoding=encoding, as_json=as_json)
 
 
 @import_app.command("addresses")
-def import_addresses(file: Path, as_json: bool = JsonOpt):
+def import_addresses(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import the standard address registry (CSV: address,lon,lat[,crs,households,building_code])."""
     from gis.importers import import_addresses as fn
 
-    _run_import(fn, file, as_json=as_json)
+    _run_import(fn, file, encoding=encoding, as_json=as_json)
 
 
 @import_app.command("stations")
-def import_stations(file: Path, as_json: bool = JsonOpt):
+def import_stations(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import service stations (points with name and kind)."""
     from gis.importers import import_stations as fn
 
-    _run_import(fn, file, as_json=as_json)
+    _run_import(fn, file, encoding=encoding, as_json=as_json)
 
 
 @import_app.command("osm")
-def import_osm(file: Path, as_json: bool = JsonOpt):
+def import_osm(file: Path, encoding: Optional[str] = typer.Option(
+        None, "--encoding", help="OSM PBF text is always UTF-8; any other value is refused"),
+        as_json: bool = JsonOpt):
     """Import the walking network, buildings with addresses and POIs from an OSM PBF extract."""
     from gis.importers import import_osm as fn
+    from gis.importers.encoding import EncodingError, canonical
 
+    if encoding is not None:
+        try:
+            said = canonical(encoding)
+        except EncodingError as exc:
+            _fail(str(exc))
+        if said != "UTF-8":
+            _fail(f"--encoding: an OSM PBF file is always UTF-8, not {said}")
     _run_import(fn, file, as_json=as_json)
 
 
