@@ -218,6 +218,31 @@ def import_osm(file: Path, encoding: Optional[str] = typer.Option(
     _run_import(fn, file, as_json=as_json)
 
 
+# -- export ---------------------------------------------------------------------------------------
+@app.command("export")
+def export_level(level: str = typer.Argument(..., help="district|street|community|grid|unit"),
+                 output: Path = typer.Option(..., "-o", "--output", help="FILE.gpkg, FILE.geojson or FILE.shp.zip"),
+                 crs: Optional[str] = typer.Option(None, help="wgs84 (default), cgcs2000, EPSG:3857 or EPSG:n "
+                                                             "(e.g. a CGCS2000 Gauss-Krueger zone, EPSG:4527)"),
+                 generation: Optional[int] = typer.Option(None, help="default: the active generation"),
+                 parent: Optional[str] = typer.Option(None, help="only the areas under this code"),
+                 as_json: bool = JsonOpt):
+    """Export one level of the map as GeoPackage, GeoJSON or zipped Shapefile (by the file's suffix)."""
+    from gis.importers.export import ExportError, export
+    from gis.store.db import session_scope
+
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            done = export(session, level, output, crs, generation, parent, drafts=True)
+    except ExportError as exc:
+        _fail(str(exc))
+    except OSError:
+        _fail(f"-o: cannot write {output}")
+    _out(done.report(), as_json, f"{done.features} {level} areas of generation {done.generation} -> {done.file} "
+                                 f"({done.format}, {done.crs})")
+
+
 # -- locate ---------------------------------------------------------------------------------------
 def _locator(required: bool = True):
     """(engine, the active generation's locate engine, settings); with `required`, refuses when no
