@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_body_mb: float = Field(16.0, gt=0, description="largest JSON (non-multipart) request body; more: 413")
     max_upload_mb: float = Field(64.0, gt=0, description="largest multipart upload; more: 413")
     max_unzipped_mb: float = Field(256.0, gt=0, description="largest total uncompressed size of a zipped upload")
+    open311_max_body_kb: float = Field(64.0, gt=0, description="largest Open311 POST body (read by the key gate "
+                                       "for its api_key field); more: 413")
     max_zip_members: int = Field(100, gt=0, description="most files in a zipped upload")
     key_failures_max: int = Field(10, gt=0, description="wrong API keys one client (IP) may send per minute; "
                                                        "then 429 for key_block_s")
