@@ -21,7 +21,9 @@ from gis.locate.engine import LocateEngine
 from gis.store.db import session_scope
 
 PREFIX = "/open311/v2"
-router = APIRouter(prefix=PREFIX, tags=["open311"])
+# Not in /openapi.json: GeoReport v2 is its own published specification (answers and errors in its shapes),
+# found through its discovery document.
+router = APIRouter(prefix=PREFIX, tags=["open311"], include_in_schema=False)
 ROOTS = {"services": "services", "definition": "service_definition", "requests": "service_requests",
          "errors": "errors", "discovery": "discovery"}
 POST_FIELDS = ("service_code", "lat", "long", "address_string", "address_id", "description", "email",
