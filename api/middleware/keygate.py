@@ -138,11 +138,12 @@ class KeyGate:
             return await send_open311(send, 403, "api_key: a key in the URL is not accepted; send it in the "
                                                  "X-API-Key header (or, on POST, in the form body)", path)
         key = Headers(scope=scope).get("x-api-key")
-        if not key and scope.get("method") == "POST":
+        if scope.get("method") == "POST":  # every Open311 body is capped and read here, whoever holds the key
             try:
-                key, receive = await form_key(scope, receive, settings_of(app).open311_max_body_kb)
+                in_body, receive = await form_key(scope, receive, settings_of(app).open311_max_body_kb)
             except BodyRefused as exc:
                 return await send_open311(send, exc.status, exc.message, path)
+            key = key or in_body
         if not key:
             return await send_open311(send, 403, "api_key: a key is needed (the api_key form field on POST, or "
                                                  "the X-API-Key header)", path)

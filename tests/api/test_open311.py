@@ -135,6 +135,10 @@ def test_key_entry_rules(demo):
             yield b"y" * 1000
     streamed = c.post(f"{V2}/requests.xml", content=chunks(), headers=FORM)
     assert streamed.status_code == 413 and ET.fromstring(streamed.content).tag == "errors"
+    # the cap holds with the key in the header too
+    big = c.post(f"{V2}/requests.json", data={"service_code": "环境卫生", "description": "x" * 5000, **POINT},
+                 headers={"X-API-Key": keys["consumer"]})
+    assert big.status_code == 413
     # a form key is taken only on Open311: elsewhere the body is never read for one
     assert c.post("/v1/requests", data={"api_key": keys["consumer"]}).status_code == 401
     # discovery and the menu need no key
