@@ -16,7 +16,7 @@ import typer
 app = typer.Typer(help="网格 Wangge: grid management service", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The database (embedded PostGIS unless WANGGE_DATABASE_URL is set)", no_args_is_help=True)
-import_app = typer.Typer(help="Import areas, addresses, stations", no_args_is_help=True)
+import_app = typer.Typer(help="Import areas, addresses, stations, people", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
@@ -184,6 +184,18 @@ def import_areas(file: Path, level: str = typer.Option(..., help="district|stree
                 households_field=households_field, encoding=encoding, as_json=as_json)
 
 
+@import_app.command("estates")
+def import_estates(file: Path, code_field: Optional[str] = None, name_field: Optional[str] = None,
+                   households_field: Optional[str] = None, encoding: Optional[str] = EncodingOpt,
+                   as_json: bool = JsonOpt):
+    """Import residential estates (小区: polygons with code, name, optional households); an estate with a
+    code already stored is replaced."""
+    from gis.importers.estates import import_estates as fn
+
+    _run_import(fn, file, code_field=code_field, name_field=name_field, households_field=households_field,
+                encoding=encoding, as_json=as_json)
+
+
 @import_app.command("addresses")
 def import_addresses(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import the standard address registry (CSV: address,lon,lat[,crs,households,building_code])."""
@@ -216,6 +228,60 @@ def import_osm(file: Path, encoding: Optional[str] = typer.Option(
         if said != "UTF-8":
             _fail(f"--encoding: an OSM PBF file is always UTF-8, not {said}")
     _run_import(fn, file, as_json=as_json)
+
+
+@import_app.command("people")
+def import_people(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
+    """Import people and their assignments (CSV: name,phone,organisation,role,level,area_code)."""
+    from gis.importers.people import import_people as fn
+
+    _run_import(fn, file, encoding=encoding, as_json=as_json)
+
+
+# -- roles ----------------------------------------------------------------------------------------
+roles_app = typer.Typer(help="The roles people hold for areas (the city adds its own)", no_args_is_help=True)
+app.add_typer(roles_app, name="roles")
+
+
+@roles_app.command("list")
+def roles_list(as_json: bool = JsonOpt):
+    """Every role: code, name, whether it roams, builtin, how many hold it."""
+    from gis.store import people
+
+    with _engine().connect() as conn:
+        rows = people.roles(conn)
+    human = "\n".join(f"{r['code']:<24} {r['name']}{'  (roams)' if r['roams'] else ''}"
+                      f"{'  builtin' if r['builtin'] else ''}  {r['assignments']} assigned" for r in rows)
+    _out({"roles": rows}, as_json, human)
+
+
+@roles_app.command("add")
+def roles_add(code: str, name: str, roams: bool = typer.Option(False, "--roams", help="walks the whole area"),
+              as_json: bool = JsonOpt):
+    """Add a role the city uses (code: lowercase letters, digits, underscore; at most 32)."""
+    from gis.store import people
+    from gis.store.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            row = people.add_role(s, code, name, roams)
+    except people.PeopleError as exc:
+        _fail(str(exc))
+    _out(row, as_json, f"role {row['code']} ({row['name']}) added")
+
+
+@roles_app.command("delete")
+def roles_delete(code: str, as_json: bool = JsonOpt):
+    """Remove a role the city added and nobody holds (builtins stay)."""
+    from gis.store import people
+    from gis.store.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            people.delete_role(s, code)
+    except people.PeopleError as exc:
+        _fail(str(exc))
+    _out({"code": code, "deleted": True}, as_json, f"role {code} deleted")
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -491,6 +557,54 @@ def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | un
         raise typer.Exit(3)
 
 
+def _propose_asked(make, *args, as_json: bool, **kw) -> None:
+    """Make a proposal from the record (automatic, split), check and store it, and print the report."""
+    from gis.redraw import propose
+    from gis.store.db import session_scope
+    from gis.settings import get_settings
+
+    s = get_settings()
+    ranges = {"grid": (s.grid_households_min, s.grid_households_max),
+              "unit": (s.unit_households_min, s.unit_households_max)}
+    try:
+        with session_scope(_engine()) as session:
+            out = propose.propose(session, make(session, *args, **kw), "cli", ranges)
+    except propose.RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
+
+
+@redraw_app.command("auto")
+def redraw_auto(parent: str = typer.Argument(..., help="a community (its grids) or a grid (the next tier's)"),
+                k: Optional[int] = typer.Option(None, help="how many grids (default: by the households target)"),
+                seed: int = typer.Option(0), split_estates: bool = typer.Option(
+                    False, "--split-estates", help="allow grid boundaries through estates (小区)"),
+                as_json: bool = JsonOpt):
+    """Propose an automatic redraw of the grids under PARENT: balanced, contiguous, each estate whole."""
+    from gis.redraw import asked
+    from gis.settings import get_settings
+
+    s = get_settings()
+    _propose_asked(asked.auto, parent, k, (s.grid_households_min, s.grid_households_max), 0.10, seed,
+                   split_estates=split_estates, as_json=as_json)
+
+
+@redraw_app.command("split")
+def redraw_split(grid: str, parts: int = typer.Option(2), seed: int = typer.Option(0),
+                 split_estates: bool = typer.Option(False, "--split-estates",
+                                                    help="allow grid boundaries through estates (小区)"),
+                 as_json: bool = JsonOpt):
+    """Propose splitting GRID into PARTS balanced grids, each estate whole."""
+    from gis.redraw import asked
+
+    _propose_asked(asked.split, grid, parts, 0.10, seed, split_estates=split_estates, as_json=as_json)
+
+
 @redraw_app.command("commit")
 def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
     """Make a valid proposal's draft the active generation (refused when another commit came first)."""
@@ -503,6 +617,54 @@ def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
     except (propose.RedrawConflict, propose.RedrawNotFound) as exc:
         _fail(str(exc))
     _out({"generation": gen}, as_json, f"generation {gen} is active")
+
+
+# -- codes and the whole-record check -------------------------------------------------------------
+@app.command()
+def codes(code: str = typer.Argument(..., help="a code of any generation, or a merge's source code"),
+          level: Optional[str] = typer.Option(None, help="district | street | community | grid | unit"),
+          as_json: bool = JsonOpt):
+    """What a code was (level, name, generations) and what it became in the active generation."""
+    from gis.store import codes as store_codes
+    from gis.store.db import session_scope
+    from gis.vocab import LEVELS
+
+    if level is not None and level not in LEVELS:
+        _fail(f"--level: {level!r} is not one of {', '.join(LEVELS)}")
+    try:
+        with session_scope(_engine()) as session:
+            out = store_codes.history(session, code, level)
+    except store_codes.CodeNotFound as exc:
+        _fail(str(exc))
+    lines = [f"{w['level']} {code}: {w['name']} (area {w['area_id']}, generations {w['first']}–{w['last']}"
+             + (", active" if w["present"] else "") + ")" for w in out["was"]]
+    lines += [f"  became {n['level']} {n['code']} {n['name']} ({n['share']:.1%})" for n in out["now"]]
+    lines += [f"  came from {r['from_code']} ({r['kind']}, generation {r['generation']})" for r in out["came_from"]]
+    _out(out, as_json, "\n".join(lines) or f"{code}: known only to the crosswalk")
+
+
+@app.command()
+def check(generation: Optional[int] = typer.Option(None, help="default: the active generation"),
+          as_json: bool = JsonOpt):
+    """The whole-record check: codes that do not begin with their parent's, missing parents, assignments
+    and open requests pointing at areas the generation does not hold. Exit 1 when anything is found."""
+    from gis.store import integrity
+    from gis.store.db import session_scope
+    from gis.store.generations import GenerationNotFound
+
+    try:
+        with session_scope(_engine()) as session:
+            out = integrity.check(session, generation)
+    except GenerationNotFound as exc:
+        _fail(str(exc))
+    lines = [f"generation {out['generation']}: " + ("sound" if out["ok"] else f"{len(out['findings'])} problem(s)")]
+    for f in out["findings"]:
+        lines.append(f"  {f['kind']}: {f['count']} {f['message']}, e.g. {', '.join(f['examples'][:5])}")
+    _out(out, as_json, "\n".join(lines))
+    if not out["ok"]:
+        typer.echo(f"error: the record of generation {out['generation']} has {len(out['findings'])} kind(s) "
+                   "of problem", err=True)
+        raise typer.Exit(1)
 
 
 # -- keys -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from data.demo_city import build_city
+from data import estates
 from gis import keys
 from gis.store import audit, bulk
 from gis.store import generations
@@ -41,6 +42,7 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         _write_stations_and_network(conn, city.stations, city.streets)
         progress("write staff", 0.72)
         _write_staff(session, conn, city.staff, ids)
+        estates.write_estates(session, estates.build_estates(city.areas, seed))  # 小区: data/estates.py
         progress("locate requests", 0.75)
         grid_codes, unit_codes = _locate(city.areas, city.requests["lon"].to_numpy(), city.requests["lat"].to_numpy())
         progress("write requests", 0.8)

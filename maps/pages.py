@@ -143,7 +143,8 @@ def overdue_page(engine: Engine, locator: LocateEngine, settings: Settings, **_)
             ORDER BY due_at""")).all()
     frame = pd.DataFrame(rows, columns=["id", "category", "status", "grid", "colour", "overdue_h", "x", "y"])
     frame["overdue_h"] = frame["overdue_h"].astype(float).astype(int)
-    req = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=shapely.points(frame["x"], frame["y"]), crs=4326)
+    xy = frame[["x", "y"]].to_numpy(dtype=float)  # float even when empty (an empty frame's columns are objects)
+    req = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=shapely.points(xy[:, 0], xy[:, 1]), crs=4326)
     return render(overdue_map(req, _context(locator), f"超期请求 overdue · {datetime.now(TZ):%Y-%m-%d %H:%M}"))
 
 

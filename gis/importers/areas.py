@@ -20,6 +20,7 @@ from gis.store import generations
 from gis.store.db import session_scope
 from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
 from gis.store import audit
+from gis.store import codes as store_codes, identity
 from gis.planar import metric_crs
 from gis.store.queries import areas_join, first_covering, level_areas
 from gis.vocab import LEVEL_RANK, LEVELS
@@ -141,14 +142,20 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
         gen = generations.create(session, source=f"import {level}", note=str(path), based_on=active,
                                  replace_levels=(level,))
         conn = session.connection().connection.driver_connection
-        bulk.write_areas(conn, gen, [level] * len(codes), codes, names, parents,
-                         households if households is not None else np.zeros(len(codes), int), geoms)
-        if households is None:
-            _households_from_registry(session, gen, level)
+        if households is None:  # counted before writing, so an unchanged area's row is reused, not altered
+            households = _households_from_registry(session, geoms)
+        bulk.write_areas(conn, gen, [level] * len(codes), codes, names, parents, households, geoms)
         reparented = _reparent_children(session, gen, level)
+        try:
+            recoded = store_codes.recode(session, gen, source=f"import {level}")  # codes follow parents
+        except store_codes.CodeError as exc:
+            raise ImportRefused(f"import refused: {exc}; nothing was written") from exc
+        succession = identity.succeed(session, active, gen, level, kind="import",
+                                      source=f"import {level} {path.name}")
         generations.activate(session, gen)
         report = {"generation": gen, "level": level, "imported": len(codes), "repaired": repaired,
                   "reparented": reparented, "replaced": int(replaced), "file": str(path),
+                  "recoded": len(recoded), "succeeded": succession["replaced"],
                   "encoding": frame.attrs.get("encoding")} | ({"datum": frame.attrs["datum"]}
                                                            if "datum" in frame.attrs else {})
         audit.write(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
@@ -207,15 +214,15 @@ def _parents(session, active, parent_level, frame, parent_col, geoms, codes, pro
     return [pcodes[k] if k >= 0 else None for k in parent_idx]
 
 
-def _households_from_registry(session, gen: int, level: str) -> None:
-    session.execute(text(f"""
-        UPDATE area a SET households = s.hh FROM (
-            SELECT ga.area_id, coalesce(sum(ad.households), 0) AS hh
-            FROM {areas_join("ga", "x")}
-            LEFT JOIN address ad ON ST_Covers(x.geom, ad.geom)
-            WHERE ga.generation_id = :g AND ga.level = :l GROUP BY ga.area_id) s
-        WHERE a.id = s.area_id
-    """), {"g": gen, "l": level})
+def _households_from_registry(session, geoms) -> list[int]:
+    """Households of each new area from the address registry (the entrances it covers), in input order."""
+    rows = session.execute(text("""
+        SELECT g.i, coalesce(sum(ad.households), 0) AS hh
+        FROM unnest(CAST(:w AS bytea[])) WITH ORDINALITY AS g(wkb, i)
+        LEFT JOIN address ad ON ST_Covers(ST_GeomFromWKB(g.wkb, 4326), ad.geom)
+        GROUP BY g.i ORDER BY g.i
+    """), {"w": [shapely.to_wkb(g) for g in geoms]}).all()
+    return [int(r.hh) for r in rows]
 
 
 def reparent_children(session, gen: int, level: str, parents: list[str] | None = None) -> tuple[list[dict], list[dict]]:
@@ -234,6 +241,7 @@ def reparent_children(session, gen: int, level: str, parents: list[str] | None =
             LEFT JOIN generation_area p ON p.generation_id = c.generation_id AND p.level = :l AND p.code = c.parent_code
             LEFT JOIN area pa ON pa.id = p.area_id
             WHERE c.generation_id = :g AND c.level = :cl
+              AND (c.parent_level IS NULL OR c.parent_level = :l)
               AND (CAST(:parents AS text[]) IS NULL OR c.parent_code = ANY(CAST(:parents AS text[])) OR p.code IS NULL)
         )
         SELECT c.area_id, c.code, c.parent_code,
