@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from api import docs, errors, methods, middleware, openapi, unavailable  # docs: offline /docs and /redoc
 from api.routers import ceiling  # /health/live, the constant route
+from api.routers import merges  # /v1/merges: merging networks (多网合一)
 from api.routers import (
     areas, codes, generations, geocode, health, hotspots, locate, maps, people, rankings, redraws, requests, roles,
     stations, tiles,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    rankings, people, roles, maps, tiles, exports,
                    open311):
         app.include_router(module.router)
+    app.include_router(merges.router)
     app.include_router(ceiling.router)
     app.include_router(docs.router)
     mount_static(app)

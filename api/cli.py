@@ -133,14 +133,19 @@ def db_restore(src: Path = typer.Argument(..., help="a folder written by `wangge
 # -- demo -----------------------------------------------------------------------------------------
 @app.command()
 def demo(scale: str = typer.Option("small", help="small | city"), seed: int = typer.Option(0),
+         tiers: int = typer.Option(1, "--tiers", help="grid tiers: 1, 2 (大网格/小网格) or 3 "
+                                                      "(网格/小区网格/楼栋网格)"),
          as_json: bool = JsonOpt):
-    """Build the demo city into the database (a new generation, with staff, stations, requests)."""
+    """Build the demo city into the database (a new generation, with staff, stations, requests); with
+    --tiers 2 or 3 its grids come in tiers, units under the finest."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from data.load_demo import load_demo
 
     if scale not in ("small", "city"):
         _fail(f"--scale must be small or city, not {scale!r}")
+    if tiers not in (1, 2, 3):
+        _fail(f"--tiers must be 1, 2 or 3, not {tiers}")
     engine = _engine()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=__import__("rich.console").console.Console(stderr=True)) as bar:
@@ -149,12 +154,73 @@ def demo(scale: str = typer.Option("small", help="small | city"), seed: int = ty
         def progress(step: str, fraction: float) -> None:
             bar.update(task, description=step, completed=fraction)
 
-        report = load_demo(engine, scale=scale, seed=seed, progress=progress)
+        report = load_demo(engine, scale=scale, seed=seed, progress=progress, tiers=tiers)
     human = "\n".join([f"demo city ({scale}, seed {seed}) is generation {report['generation']}:"]
+                      + ([f"  grid tiers: {' > '.join(report['tiers'])}"] if tiers > 1 else [])
                       + [f"  {k}: {v}" for k, v in report["counts"].items()]
                       + [f"API key (admin): {report['keys']['admin']}",
                          f"API key (consumer): {report['keys']['consumer']}"])
     _out(report, as_json, human)
+
+
+# -- grid tiers -----------------------------------------------------------------------------------
+tiers_app = typer.Typer(help="The city's grid tiers (大网格/小网格 ...): list them, or set them")
+app.add_typer(tiers_app, name="tiers")
+
+
+def _tiers_human(rows) -> str:
+    return "\n".join(f"  tier {t['tier']}: {t['name']} (+{t['digits']} digits{', nests' if t['nests'] else ''})"
+                     for t in rows)
+
+
+@tiers_app.callback(invoke_without_command=True)
+def tiers_list(ctx: typer.Context, as_json: bool = JsonOpt):
+    """The city's grid tiers, coarsest first: name, digits each adds to its parent's code, nesting."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dataclasses import asdict
+
+    from gis.store.tiers import tiers
+
+    with _engine().connect() as conn:
+        rows = [asdict(t) for t in tiers(conn)]
+    _out({"tiers": rows}, as_json, _tiers_human(rows))
+
+
+@tiers_app.command("set")
+def tiers_set(names: list[str] = typer.Option(..., "--name", help="a tier's name, coarsest first (repeat)"),
+              digits: list[int] = typer.Option(..., "--digits", help="digits the tier adds to its parent's "
+                                                                      "code, one per --name (the first: 3)"),
+              nests: bool = typer.Option(False, "--nests", help="every tier below the first must cover its "
+                                                                "parent grid without gaps"),
+              as_json: bool = JsonOpt):
+    """Set the city's grid tiers, e.g. `--name 大网格 --digits 3 --name 小网格 --digits 2 --nests`;
+    refused when grids of a deeper tier exist already, or, with --nests, when the active generation's
+    grids leave gaps in their parent grids."""
+    from dataclasses import asdict
+
+    from gis.store.db import session_scope
+    from gis.importers.grid_tiers import nesting_gaps
+    from gis.store.generations import active_id, notify_data_changed
+    from gis.store.tiers import TierError, set_tiers
+
+    if len(names) != len(digits):
+        _fail(f"--digits: give one per --name ({len(names)} name(s), {len(digits)} digits)")
+    try:
+        with session_scope(_engine()) as s:
+            gen = active_id(s)
+            gaps = [(t, code, gap) for t in range(2, len(names) + 1) if nests and gen is not None
+                    for code, gap in nesting_gaps(s, gen, t)]
+            if gaps:
+                _fail(f"--nests: the active generation's grids would break it ({len(gaps)} parent grid(s) "
+                      "left with gaps):\n" + "\n".join(f"  - tier-{t} grids leave {gap:,.1f} m² of parent grid "
+                                                        f"{code} uncovered" for t, code, gap in gaps[:50]))
+            rows = [asdict(t) for t in set_tiers(s, [(n, d, nests and i > 0)
+                                                     for i, (n, d) in enumerate(zip(names, digits))])]
+            notify_data_changed(s)  # running servers rebuild their engines (the tiers' names in answers)
+    except TierError as exc:
+        _fail(str(exc))
+    _out({"tiers": rows}, as_json, "grid tiers set:\n" + _tiers_human(rows))
 
 
 # -- imports --------------------------------------------------------------------------------------
@@ -369,8 +435,9 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
         x, y = to_wgs84(np.array(xs), np.array(ys), crs)
         codes = locator.locate_codes(x, y)
         from gis.store.models import LEVELS
-        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS}}
-                   for k, i in enumerate(ids)]
+        paths = locator.grid_paths(x, y)
+        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS},
+                    "grid_path": paths[k]} for k, i in enumerate(ids)]
         _out({"generation": gen, "results": results}, True)
         return
     if not (np.isfinite(lon) and abs(lon) <= 180):
@@ -708,6 +775,64 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
 def main() -> None:  # pragma: no cover
     """The `wangge` console script."""
     app()
+
+
+# -- merging networks (多网合一) ----------------------------------------------------------------------
+@app.command("merge")
+def merge_networks(sources: list[Path] = typer.Argument(..., help="two or more source network files (GeoJSON, "
+                                                                  "GeoPackage, Shapefile; any declared CRS)"),
+                   level: str = typer.Option("grid", help="the level merged: grid"),
+                   name_of: list[str] = typer.Option([], "--name-of", help="SOURCE=label: a source's label "
+                                                     "(default: its file name without suffix); repeatable"),
+                   code_field: list[str] = typer.Option([], "--code-field", help="the field holding each area's "
+                                                        "code: F for every source, or SOURCE=F; repeatable"),
+                   name_field: Optional[str] = typer.Option(None, help="the field holding each area's name"),
+                   parent: Optional[str] = typer.Option(None, help="merge only within this district, street or "
+                                                                   "community (default: every community)"),
+                   as_json: bool = JsonOpt):
+    """Overlay source networks, report where they disagree, and propose one merged network as a redraw
+    (commit it with `wangge redraw commit ID`; the commit writes the crosswalk from every source code)."""
+    from gis.redraw.merge import MAX_SOURCES, MergeError, propose_merge, source_from_file
+    from gis.redraw.propose import RedrawError
+    from gis.store.db import session_scope
+    from gis.settings import get_settings
+
+    labels = {}
+    for item in name_of:
+        key, sep, label = item.partition("=")
+        if not sep or not key or not label.strip():
+            _fail(f"--name-of: {item!r} is not SOURCE=label")
+        labels[str(Path(key).resolve())] = label.strip()
+    fields, every = {}, None
+    for item in code_field:
+        key, sep, field = item.rpartition("=")
+        if sep and key:
+            fields[str(Path(key).resolve())] = field.strip()
+        else:
+            every = item.strip()
+    unknown = sorted((set(labels) | set(fields)) - {str(p.resolve()) for p in sources})
+    if unknown:
+        _fail(f"--name-of/--code-field: {unknown[0]} is not one of the sources given")
+    s = get_settings()
+    try:
+        if len(sources) < 2:
+            raise MergeError(f"sources: give 2 to {MAX_SOURCES} source network files, not {len(sources)}")
+        nets = [source_from_file(p, labels.get(str(p.resolve())), fields.get(str(p.resolve()), every), name_field,
+                                 s.max_vertices)
+                for p in sources]
+        with session_scope(_engine()) as session:
+            out = propose_merge(session, nets, parent, "cli",
+                                      {"grid": (s.grid_households_min, s.grid_households_max)}, level=level)
+    except RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"merge → redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")
+             + f"; {out['impact']['kept']} grids kept as the sources agree, {out['impact']['redrawn']} redrawn"]
+    lines += [f"  disagreement {d['kind']}: {d['message']}" for d in out["disagreements"]]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
 
 
 if __name__ == "__main__":  # pragma: no cover

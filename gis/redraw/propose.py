@@ -615,6 +615,8 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     gen = row["draft_generation"]
     session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
     generations.activate(session, gen)
+    from gis.redraw.merge import after_commit  # a merge (多网合一): the crosswalk from its source codes
+    after_commit(session, row, active, gen, actor)
     succession = identity.succeed(session, active, gen, row["level"], [row["parent_code"]], kind="redraw",
                                   source=f"redraw {redraw_id}")
     staff = succession["assignments"]

@@ -37,20 +37,22 @@ def active(engine) -> int:
 
 
 def grid_of_units(engine, gen: int, community: str) -> dict[str, str]:
-    """unit code → its grid in `gen`, for the units of one community (by their code prefix)."""
+    """unit (by area id: a redraw re-codes units that change grid) → its grid in `gen`, for the units of
+    one community."""
     with engine.connect() as conn:
         rows = conn.execute(text("""
-            SELECT code, parent_code FROM generation_area WHERE generation_id = :g AND level = 'unit'
+            SELECT area_id, parent_code FROM generation_area WHERE generation_id = :g AND level = 'unit'
               AND parent_code IN (SELECT code FROM generation_area WHERE generation_id = :g AND level = 'grid'
                                   AND parent_code = :c)"""), {"g": gen, "c": community}).all()
     return dict(rows)
 
 
 def estate_units(engine, gen: int, community: str) -> dict[str, list[str]]:
-    """estate code → the units of `community` whose inner point lies in it (how the redraw groups them)."""
+    """estate code → the units (area ids) of `community` whose inner point lies in it (how the redraw
+    groups them)."""
     with engine.connect() as conn:
         rows = conn.execute(text("""
-            SELECT e.code, u.code FROM generation_area u JOIN area ua ON ua.id = u.area_id
+            SELECT e.code, u.area_id FROM generation_area u JOIN area ua ON ua.id = u.area_id
             JOIN generation_area g ON g.generation_id = u.generation_id AND g.level = 'grid' AND g.code = u.parent_code
             JOIN estate e ON ST_Within(ST_PointOnSurface(ua.geom), e.geom)
             WHERE u.generation_id = :g AND u.level = 'unit' AND g.parent_code = :c"""),
