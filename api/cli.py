@@ -23,6 +23,8 @@ app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 
 JsonOpt = typer.Option(False, "--json", help="print JSON on stdout")
+EncodingOpt = typer.Option(None, "--encoding", help="the attribute text's encoding (UTF-8, GBK, GB18030, ...); "
+                           "default: the .cpg, else UTF-8 if it decodes, else GB18030 (the report says which)")
 
 
 def _out(payload, as_json: bool, human: str | None = None) -> None:
@@ -240,55 +242,66 @@ def _run_import(fn, *args, as_json: bool, **kw):
 def import_areas(file: Path, level: str = typer.Option(..., help="district|street|community|grid|unit"),
                  code_field: Optional[str] = None, name_field: Optional[str] = None,
                  parent_field: Optional[str] = None, households_field: Optional[str] = None,
-                 as_json: bool = JsonOpt):
+                 encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import one level of areas from any OGR-readable file; creates and activates a new generation."""
     from gis.importers import import_areas as fn
 
     _run_import(fn, file, level, code_field=code_field, name_field=name_field, parent_field=parent_field,
-                households_field=households_field, as_json=as_json)
+                households_field=households_field, encoding=encoding, as_json=as_json)
 
 
 @import_app.command("estates")
 def import_estates(file: Path, code_field: Optional[str] = None, name_field: Optional[str] = None,
-                   households_field: Optional[str] = None, as_json: bool = JsonOpt):
+                   households_field: Optional[str] = None, encoding: Optional[str] = EncodingOpt,
+                   as_json: bool = JsonOpt):
     """Import residential estates (小区: polygons with code, name, optional households); an estate with a
     code already stored is replaced."""
     from gis.importers.estates import import_estates as fn
 
     _run_import(fn, file, code_field=code_field, name_field=name_field, households_field=households_field,
-                as_json=as_json)
+                encoding=encoding, as_json=as_json)
 
 
 @import_app.command("addresses")
-def import_addresses(file: Path, as_json: bool = JsonOpt):
+def import_addresses(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import the standard address registry (CSV: address,lon,lat[,crs,households,building_code])."""
     from gis.importers import import_addresses as fn
 
-    _run_import(fn, file, as_json=as_json)
+    _run_import(fn, file, encoding=encoding, as_json=as_json)
 
 
 @import_app.command("stations")
-def import_stations(file: Path, as_json: bool = JsonOpt):
+def import_stations(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import service stations (points with name and kind)."""
     from gis.importers import import_stations as fn
 
-    _run_import(fn, file, as_json=as_json)
+    _run_import(fn, file, encoding=encoding, as_json=as_json)
 
 
 @import_app.command("osm")
-def import_osm(file: Path, as_json: bool = JsonOpt):
+def import_osm(file: Path, encoding: Optional[str] = typer.Option(
+        None, "--encoding", help="OSM PBF text is always UTF-8; any other value is refused"),
+        as_json: bool = JsonOpt):
     """Import the walking network, buildings with addresses and POIs from an OSM PBF extract."""
     from gis.importers import import_osm as fn
+    from gis.importers.encoding import EncodingError, canonical
 
+    if encoding is not None:
+        try:
+            said = canonical(encoding)
+        except EncodingError as exc:
+            _fail(str(exc))
+        if said != "UTF-8":
+            _fail(f"--encoding: an OSM PBF file is always UTF-8, not {said}")
     _run_import(fn, file, as_json=as_json)
 
 
 @import_app.command("people")
-def import_people(file: Path, as_json: bool = JsonOpt):
+def import_people(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import people and their assignments (CSV: name,phone,organisation,role,level,area_code)."""
     from gis.importers.people import import_people as fn
 
-    _run_import(fn, file, as_json=as_json)
+    _run_import(fn, file, encoding=encoding, as_json=as_json)
 
 
 # -- roles ----------------------------------------------------------------------------------------
@@ -335,6 +348,31 @@ def roles_delete(code: str, as_json: bool = JsonOpt):
     except people.PeopleError as exc:
         _fail(str(exc))
     _out({"code": code, "deleted": True}, as_json, f"role {code} deleted")
+
+
+# -- export ---------------------------------------------------------------------------------------
+@app.command("export")
+def export_level(level: str = typer.Argument(..., help="district|street|community|grid|unit"),
+                 output: Path = typer.Option(..., "-o", "--output", help="FILE.gpkg, FILE.geojson or FILE.shp.zip"),
+                 crs: Optional[str] = typer.Option(None, help="wgs84 (default), cgcs2000, EPSG:3857 or EPSG:n "
+                                                             "(e.g. a CGCS2000 Gauss-Krueger zone, EPSG:4527)"),
+                 generation: Optional[int] = typer.Option(None, help="default: the active generation"),
+                 parent: Optional[str] = typer.Option(None, help="only the areas under this code"),
+                 as_json: bool = JsonOpt):
+    """Export one level of the map as GeoPackage, GeoJSON or zipped Shapefile (by the file's suffix)."""
+    from gis.importers.export import ExportError, export
+    from gis.store.db import session_scope
+
+    engine = _engine()
+    try:
+        with session_scope(engine) as session:
+            done = export(session, level, output, crs, generation, parent, drafts=True)
+    except ExportError as exc:
+        _fail(str(exc))
+    except OSError:
+        _fail(f"-o: cannot write {output}")
+    _out(done.report(), as_json, f"{done.features} {level} areas of generation {done.generation} -> {done.file} "
+                                 f"({done.format}, {done.crs})")
 
 
 # -- locate ---------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     max_body_mb: float = Field(16.0, gt=0, description="largest JSON (non-multipart) request body; more: 413")
     max_upload_mb: float = Field(64.0, gt=0, description="largest multipart upload; more: 413")
     max_unzipped_mb: float = Field(256.0, gt=0, description="largest total uncompressed size of a zipped upload")
+    open311_max_body_kb: float = Field(64.0, gt=0, description="largest Open311 POST body (read by the key gate "
+                                       "for its api_key field); more: 413")
     max_zip_members: int = Field(100, gt=0, description="most files in a zipped upload")
     key_failures_max: int = Field(10, gt=0, description="wrong API keys one client (IP) may send per minute; "
                                                        "then 429 for key_block_s")
@@ -52,6 +54,22 @@ class Settings(BaseSettings):
     trim_after_mb: float = Field(32.0, ge=0, description="when a request leaves a worker this many MB above its "
                                                          "size after the last trim, give freed heap back to the "
                                                          "OS (glibc malloc_trim); 0 = never")
+    # Xi'an 80 / Beijing 54 files (gis/importers/datums.py): refused unless the city sets its transformation
+    xian80_towgs84: str | None = Field(None, description="Xi'an 80 -> CGCS2000, 7 (or 3) Helmert parameters "
+                                       "dx,dy,dz,rx,ry,rz,ds (m, arc-seconds, ppm, position vector)")
+    xian80_four_params: str | None = Field(None, description="Xi'an 80 Gauss-Krueger -> CGCS2000 same zone, "
+                                           "dE,dN,rotation,scale (m, arc-seconds, ppm)")
+    beijing54_towgs84: str | None = Field(None, description="Beijing 54 -> CGCS2000, as xian80_towgs84")
+    beijing54_four_params: str | None = Field(None, description="Beijing 54 -> CGCS2000, as xian80_four_params")
+
+    @field_validator("xian80_towgs84", "beijing54_towgs84", "xian80_four_params", "beijing54_four_params")
+    @classmethod
+    def _datum_params(cls, v, info):
+        """Well-formed transformation parameters, checked at start-up rather than at the first import."""
+        from gis.importers.datums import parse_params
+        counts = (4,) if info.field_name.endswith("four_params") else (3, 7)
+        parse_params(v, counts, f"WANGGE_{info.field_name.upper()}")
+        return v
 
     @field_validator("pinyin_folds")
     @classmethod

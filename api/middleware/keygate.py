@@ -1,6 +1,8 @@
 """The key gate: every keyed route's API key is checked before its body is read.
 
-- Keyed paths: `/v1`, `/maps`, `/tiles`, `/app`, `/ogc` (the routes themselves still check the role).
+- Keyed paths: `/v1`, `/maps`, `/tiles`, `/app`, `/ogc` (the routes themselves still check the role),
+  and the Open311 request routes, whose POSTs may carry the key as the form field `api_key` (the body
+  capped before it is read, api/middleware/open311key.py); their refusals are Open311 error arrays.
 - `?api_key=` only where a browser must follow a link (`/maps/`, `/tiles/`, `/app/`, `/ogc/collections/*/tiles`);
   elsewhere 401
   naming the X-API-Key header.
@@ -18,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 
 from api.middleware.answer import send_json, settings_of
+from api.middleware.open311key import BodyRefused, form_key, open311_keyed, send_open311
 from api.middleware.roles import role_for
 from api.unavailable import RETRY_AFTER_S
 
@@ -92,9 +95,14 @@ class KeyGate:
 
     async def __call__(self, scope, receive, send):
         """Admit a request on a keyed path only with a valid key, from a client not blocked."""
-        if scope["type"] != "http" or not keyed(scope["path"]):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        open311 = open311_keyed(scope["path"])
+        if not open311 and not keyed(scope["path"]):
             return await self.app(scope, receive, send)
         app = scope["app"]
+        if open311:
+            return await self._open311(scope, receive, send, app)
         guard = _guard(app)
         client = (scope.get("client") or ("?", 0))[0]
         wait = guard.wait_s(client)
@@ -117,6 +125,41 @@ class KeyGate:
         if role is None:
             guard.fail(client)
             return await send_json(send, 401, "unknown or revoked API key", AUTH, field="X-API-Key")
+        state = scope.setdefault("state", {})
+        state["role"], state["key_prefix"] = role, key[:10]
+        await self.app(scope, receive, send)
+
+
+    async def _open311(self, scope, receive, send, app):
+        """The Open311 request routes: the key in X-API-Key or, on POST, the form field `api_key`; 403
+        (as the spec says) for a missing or wrong key, 429 for a blocked client, in Open311's error shape."""
+        path = scope["path"]
+        guard, client = _guard(app), (scope.get("client") or ("?", 0))[0]
+        wait = guard.wait_s(client)
+        if wait > 0:
+            return await send_open311(send, 429, f"api_key: too many wrong API keys from this client; try again "
+                                                 f"in {int(wait) + 1} s", path, {"Retry-After": str(int(wait) + 1)})
+        if query_key(scope.get("query_string", b"")) is not None:
+            return await send_open311(send, 403, "api_key: a key in the URL is not accepted; send it in the "
+                                                 "X-API-Key header (or, on POST, in the form body)", path)
+        key = Headers(scope=scope).get("x-api-key")
+        if scope.get("method") == "POST":  # every Open311 body is capped and read here, whoever holds the key
+            try:
+                in_body, receive = await form_key(scope, receive, settings_of(app).open311_max_body_kb)
+            except BodyRefused as exc:
+                return await send_open311(send, exc.status, exc.message, path)
+            key = key or in_body
+        if not key:
+            return await send_open311(send, 403, "api_key: a key is needed (the api_key form field on POST, or "
+                                                 "the X-API-Key header)", path)
+        try:
+            role = await role_for(app, key)
+        except SQLAlchemyError:
+            return await send_open311(send, 503, "database: unreachable, so the API key cannot be checked; try "
+                                                 "again shortly", path, {"Retry-After": str(RETRY_AFTER_S)})
+        if role is None:
+            guard.fail(client)
+            return await send_open311(send, 403, "api_key: unknown or revoked API key", path)
         state = scope.setdefault("state", {})
         state["role"], state["key_prefix"] = role, key[:10]
         await self.app(scope, receive, send)

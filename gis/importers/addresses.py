@@ -1,4 +1,4 @@
-"""`wangge import addresses`: the standard address registry from a UTF-8 CSV.
+"""`wangge import addresses`: the standard address registry from a CSV (UTF-8; GB18030 guessed or said).
 
 Columns: address, lon, lat (required); crs (wgs84 | cgcs2000 | gcj02 | bd09, default wgs84),
 households, building_code (optional). Any bad row refuses the whole file, every bad row listed by line;
@@ -7,6 +7,7 @@ a row whose address text is already registered replaces the old row.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -18,21 +19,34 @@ from gis.coords import CRS_NAMES, normalize_crs, to_wgs84
 from gis.store.db import session_scope
 from gis.address.text import parse_registry
 from gis.importers.common import ImportRefused
+from gis.importers.encoding import EncodingError, read_text
 from gis.store import audit
 
 REQUIRED = ("address", "lon", "lat")
+# Column names agencies write in Chinese, as the standard ones.
+CHINESE_COLUMNS = {"地址": "address", "详细地址": "address", "经度": "lon", "纬度": "lat", "坐标系": "crs",
+                   "户数": "households", "楼栋编码": "building_code", "楼栋编号": "building_code"}
 
 
-def read_rows(path: Path) -> tuple[list[dict], list[dict]]:
-    """Parsed rows and problems (by line number, the header being line 1)."""
+def read_rows(path: Path, encoding: str | None = None) -> tuple[list[dict], list[dict]]:
+    """Parsed rows and problems (by line number, the header being line 1); the text in `encoding`, else
+    strictly UTF-8, else GB18030 (gis.importers.encoding)."""
+    rows, problems, _ = read_rows_encoded(path, encoding)
+    return rows, problems
+
+
+def read_rows_encoded(path: Path, encoding: str | None = None) -> tuple[list[dict], list[dict], dict]:
+    """read_rows, and the encoding used ({"encoding", "how"})."""
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")
+        body, chosen = read_text(path, encoding)
+    except EncodingError as exc:
+        raise ImportRefused(str(exc)) from None
     except OSError as exc:
         raise ImportRefused(f"{path}: cannot be read: {exc}") from exc
-    with fh:
+    with io.StringIO(body, newline="") as fh:
         try:
             reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            header = [CHINESE_COLUMNS.get(h.strip(), h.strip()) for h in (reader.fieldnames or [])]
             reader.fieldnames = header
             missing = [c for c in REQUIRED if c not in header]
             if missing:
@@ -46,7 +60,7 @@ def read_rows(path: Path) -> tuple[list[dict], list[dict]]:
                     rows.append(row)
         except UnicodeDecodeError as exc:
             raise ImportRefused(f"{path}: not UTF-8 text ({exc})") from exc
-    return rows, problems
+    return rows, problems, chosen.report()
 
 
 def _parse(raw: dict) -> tuple[dict, list[str]]:
@@ -86,10 +100,11 @@ def _parse(raw: dict) -> tuple[dict, list[str]]:
             "building_code": building}, bad
 
 
-def import_addresses(engine: Engine, path, actor: str = "cli") -> dict:
-    """Replace the address registry with a file's points, all or nothing; returns the report."""
+def import_addresses(engine: Engine, path, actor: str = "cli", encoding: str | None = None) -> dict:
+    """Replace the address registry with a file's points, all or nothing; returns the report (with the
+    text encoding used, said or guessed)."""
     path = Path(path)
-    rows, problems = read_rows(path)
+    rows, problems, chosen = read_rows_encoded(path, encoding)
     if problems:
         raise ImportRefused(f"{path}: import refused, {len(problems)} bad row(s); nothing was written", problems)
     if not rows:
@@ -111,7 +126,8 @@ def import_addresses(engine: Engine, path, actor: str = "cli") -> dict:
                           (texts, [parse_registry(t) for t in texts], [rows[i]["households"] for i in keep],
                            [rows[i]["building_code"] for i in keep], ["import"] * len(keep)),
                           lon[keep], lat[keep])
-        report = {"inserted": len(keep) - replaced, "replaced": replaced, "rows": len(rows), "file": str(path)}
+        report = {"inserted": len(keep) - replaced, "replaced": replaced, "rows": len(rows), "file": str(path),
+                  "encoding": chosen}
         audit.write(session, actor, "import addresses", report)
     with engine.begin() as conn:
         conn.execute(text("ANALYZE address"))

@@ -93,12 +93,14 @@ def check_features(frame: gpd.GeoDataFrame, codes: list, metric) -> tuple[np.nda
 
 
 def import_areas(engine: Engine, path, level: str, code_field: str | None = None, name_field: str | None = None,
-                 parent_field: str | None = None, households_field: str | None = None, actor: str = "cli") -> dict:
-    """Import one level of areas; see the module docstring. Returns the import report."""
+                 parent_field: str | None = None, households_field: str | None = None, actor: str = "cli",
+                 encoding: str | None = None) -> dict:
+    """Import one level of areas; see the module docstring. Returns the import report (with the text
+    encoding its attributes were read in, said or guessed)."""
     if level not in LEVELS:
         raise ImportRefused(f"level: unknown level {level!r}; use one of {', '.join(LEVELS)}")
     path = Path(path)
-    frame = to_wgs84(read_frame(path), path)
+    frame = to_wgs84(read_frame(path, encoding=encoding), path)
     if frame.empty:
         raise ImportRefused(f"{path}: the file has no features")
     code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)
@@ -106,7 +108,8 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
     hh_col = pick_field(frame, households_field, ("households", "户数"), "households", path, required=False)
     if level == "district" and parent_field:
         raise ImportRefused("--parent-field: districts have no parent")
-    parent_col = pick_field(frame, parent_field, (), "parent", path) if parent_field else None
+    parent_col = pick_field(frame, parent_field, (), "parent", path, required=bool(parent_field)) \
+        if level != "district" else None
 
     codes = [None if c is None or (isinstance(c, float) and np.isnan(c)) or str(c).strip() == "" else
              str(int(c)) if isinstance(c, (float, np.floating)) and float(c).is_integer() else str(c).strip()
@@ -167,7 +170,9 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
         generations.activate(session, gen)
         report = {"generation": gen, "level": level, "imported": len(codes), "repaired": repaired,
                   "reparented": reparented, "replaced": int(replaced), "file": str(path),
-                  "recoded": len(recoded), "succeeded": succession["replaced"]}
+                  "recoded": len(recoded), "succeeded": succession["replaced"],
+                  "encoding": frame.attrs.get("encoding")} | ({"datum": frame.attrs["datum"]}
+                                                           if "datum" in frame.attrs else {})
         if tiered:
             report["tiers"] = {str(t): tiered.tiers.count(t) for t in sorted(set(tiered.tiers))}
             report["kept"] = len(tiered.kept)

@@ -1,4 +1,6 @@
-"""What every importer shares: the refusal that lists every bad feature, reading files, CRS checks."""
+"""What every importer shares: the refusal that lists every bad feature, reading files (their text
+encoding said or guessed), CRS checks (CGCS2000 Gauss–Krüger zones; Xi'an 80 / Beijing 54 refused unless
+the city set its transformation), field names in English or Chinese."""
 from __future__ import annotations
 
 import tempfile
@@ -8,6 +10,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pyproj
+
+from gis.importers.datums import DatumRefused, legacy_datum, to_cgcs2000
+from gis.importers.encoding import EncodingError, canonical, shapefile_encoding
 
 
 class ImportRefused(ValueError):
@@ -34,31 +39,46 @@ MB = 1024 * 1024
 
 
 def read_frame(path: Path | str, name: str | None = None, max_unzipped_mb: float | None = None,
-               max_members: int | None = None) -> gpd.GeoDataFrame:
+               max_members: int | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Any OGR-readable file, or a zip holding one, as a GeoDataFrame; a clear refusal naming `name`
     (default: the path) when it cannot be read. A zip's member count and total uncompressed size are
     capped (WANGGE_MAX_ZIP_MEMBERS, WANGGE_MAX_UNZIPPED_MB) before anything is extracted, and the
-    extraction itself stops at the cap, whatever the zip's headers claim."""
+    extraction itself stops at the cap, whatever the zip's headers claim. A Shapefile's attributes are
+    read in `encoding`, else as gis.importers.encoding guesses; `frame.attrs["encoding"]` says which."""
     path = Path(path)
     name = name or str(path)
     if not path.exists():
         raise ImportRefused(f"{name}: no such file")
     if zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="wangge-unzip-") as tmp:
-            return _read(_unzip(path, Path(tmp), name, max_unzipped_mb, max_members), name)
+            return _read(_unzip(path, Path(tmp), name, max_unzipped_mb, max_members), name, encoding)
     if path.suffix.lower() == ".zip":
         raise ImportRefused(f"{name}: not a readable zip file; send {READABLE}")
-    return _read(path, name)
+    return _read(path, name, encoding)
 
 
-def _read(path: Path, name: str) -> gpd.GeoDataFrame:
+def _read(path: Path, name: str, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read one spatial file; library messages (GDAL's, numpy's) never reach the user."""
+    chosen = None
+    kw = {}
     try:
-        frame = gpd.read_file(path)
+        if path.suffix.lower() == ".shp":
+            chosen = shapefile_encoding(path, encoding)
+            kw["encoding"] = chosen.encoding
+        elif encoding:
+            canonical(encoding)  # a bad name is refused even where the format fixes the encoding (UTF-8)
+    except EncodingError as exc:
+        raise ImportRefused(str(exc)) from None
+    try:
+        frame = gpd.read_file(path, **kw)
+    except UnicodeDecodeError:
+        raise ImportRefused(f"{name}: the attribute table is not {chosen.encoding} text; give its encoding with "
+                            f"--encoding (e.g. GBK, GB18030, UTF-8)") from None
     except Exception as exc:  # pyogrio/GDAL raise many kinds, with server paths in their text
         raise ImportRefused(f"{name}: cannot be read as a spatial file; send {READABLE}") from exc
     if frame.empty:
         raise ImportRefused(f"{name}: the file holds no features")
+    frame.attrs["encoding"] = chosen.report() if chosen else {"encoding": "UTF-8", "how": "format"}
     return frame
 
 
@@ -101,14 +121,22 @@ def _unzip(path: Path, into: Path, name: str, max_unzipped_mb: float | None, max
 
 
 def to_wgs84(frame: gpd.GeoDataFrame, path) -> gpd.GeoDataFrame:
-    """Reproject to EPSG:4326 (CGCS2000 is taken as identical); refuse a file without a CRS, and one
-    whose coordinates cannot be longitudes and latitudes (a wrong declared CRS)."""
+    """Reproject to EPSG:4326 (CGCS2000, and its Gauss–Krüger zones' datum, is taken as identical); refuse
+    a file without a CRS, one in Xi'an 80 / Beijing 54 with no transformation set, and one whose coordinates
+    cannot be longitudes and latitudes (a wrong declared CRS; a Gauss–Krüger zone prefix is named)."""
+    from gis.settings import get_settings
+
     if frame.crs is None:
         raise ImportRefused(f"{path}: the file declares no coordinate reference system; "
-                            "save it with its CRS (e.g. EPSG:4490 CGCS2000 or EPSG:4326)")
-    declared = frame.crs.to_string()
+                            "save it with its CRS (e.g. EPSG:4490 CGCS2000 or EPSG:4326)" + _gk_hint(frame))
+    declared = _crs_label(frame.crs)
     crs = pyproj.CRS(frame.crs)
-    if crs.to_epsg() == 4490:
+    if legacy_datum(crs):
+        try:
+            out = to_cgcs2000(frame, str(path), get_settings())
+        except DatumRefused as exc:
+            raise ImportRefused(str(exc)) from None
+    elif crs.to_epsg() == 4490:
         out = frame.set_crs(4326, allow_override=True)
     else:
         out = frame.to_crs(4326)
@@ -118,13 +146,62 @@ def to_wgs84(frame: gpd.GeoDataFrame, path) -> gpd.GeoDataFrame:
         if not (np.isfinite([xmin, ymin, xmax, ymax]).all() and -180 <= xmin <= xmax <= 180
                 and -90 <= ymin <= ymax <= 90):
             raise ImportRefused(f"{path}: coordinates ({xmin:.6g}, {ymin:.6g}) … ({xmax:.6g}, {ymax:.6g}) are not "
-                                f"longitudes/latitudes after reading them as {declared}: wrong CRS?")
+                                f"longitudes/latitudes after reading them as {declared}: wrong CRS?"
+                                + _gk_hint(frame))
+    out.attrs = dict(frame.attrs) | dict(out.attrs)
     return out
 
 
+def _crs_label(crs) -> str:
+    """A CRS as the user knows it: EPSG:n when it has one, else its name (never a whole WKT)."""
+    code = pyproj.CRS(crs).to_epsg(min_confidence=70)
+    return f"EPSG:{code}" if code else (pyproj.CRS(crs).name or "the declared CRS")
+
+
+def gk_zone_crs(x: float) -> int | None:
+    """The CGCS2000 Gauss–Krüger CRS whose zone prefix an easting like 39 5xx xxx m carries
+    (3-degree zones 25–45: EPSG:4513–4533; 6-degree zones 13–23: EPSG:4491–4501), else None."""
+    if not np.isfinite(x):
+        return None
+    zone, rest = divmod(x, 1_000_000)
+    if not 100_000 <= rest <= 900_000:
+        return None
+    if 25 <= zone <= 45:
+        return 4513 + int(zone) - 25
+    if 13 <= zone <= 23:
+        return 4491 + int(zone) - 13
+    return None
+
+
+def _gk_hint(frame: gpd.GeoDataFrame) -> str:
+    """A hint when the raw eastings carry a Gauss–Krüger zone prefix: the CRS they belong to."""
+    valid = ~(frame.geometry.isna() | frame.geometry.is_empty)
+    if not valid.any():
+        return ""
+    xmin, _, xmax, _ = frame.geometry[valid].total_bounds
+    code = gk_zone_crs(xmin)
+    if code is None or gk_zone_crs(xmax) != code:
+        return ""
+    return (f"; the eastings carry a Gauss–Krüger zone prefix, so they look like EPSG:{code} "
+            f"({pyproj.CRS(code).name}): save the file with that CRS")
+
+
+# Field names agencies use, by what they hold; every importer's defaults are extended with these.
+CHINESE_FIELDS = {
+    "code": ("编码", "代码", "编号", "区划代码", "网格编码", "网格编号"),
+    "name": ("名称", "名字", "网格名称", "区划名称"),
+    "households": ("户数", "总户数", "住户数"),
+    "parent": ("上级编码", "上级代码", "父级编码", "所属编码"),
+    "kind": ("类型", "类别", "种类"),
+    "address": ("地址", "详细地址"),
+}
+
+
 def pick_field(frame, wanted: str | None, defaults: tuple[str, ...], what: str, path, required=True) -> str | None:
-    """The column to use for `what`: the one asked for, or the first default present."""
+    """The column to use for `what`: the one asked for, or the first default present (English defaults,
+    then the Chinese names agencies use, CHINESE_FIELDS)."""
     cols = [c for c in frame.columns if c != frame.geometry.name]
+    defaults = tuple(defaults) + tuple(c for c in CHINESE_FIELDS.get(what, ()) if c not in defaults)
     if wanted:
         if wanted not in cols:
             raise ImportRefused(f"{path}: no field {wanted!r} for the {what}; the file has: {', '.join(cols)}")

@@ -55,10 +55,11 @@ def _households(values, codes, problems) -> list[int | None]:
 
 
 def import_estates(engine: Engine, path, code_field: str | None = None, name_field: str | None = None,
-                   households_field: str | None = None, actor: str = "cli") -> dict:
-    """Import estates from any OGR-readable file; see the module docstring. Returns the import report."""
+                   households_field: str | None = None, actor: str = "cli", encoding: str | None = None) -> dict:
+    """Import estates from any OGR-readable file; see the module docstring. Returns the import report.
+    A Shapefile's attributes are read in `encoding`, else as gis.importers.encoding guesses."""
     path = Path(path)
-    frame = to_wgs84(read_frame(path), path)
+    frame = to_wgs84(read_frame(path, encoding=encoding), path)
     if frame.empty:
         raise ImportRefused(f"{path}: the file has no features")
     code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)

@@ -8,12 +8,14 @@ line refuses the whole file, every bad line listed; nothing is written.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.importers.common import ImportRefused
+from gis.importers.encoding import EncodingError, read_text
 from gis.store import audit
 from gis.store import people as store
 from gis.store.db import session_scope
@@ -24,14 +26,16 @@ REQUIRED = ("name", "role", "level", "area_code")
 MAX_LINES = 200_000
 
 
-def read_lines(path: Path, name: str) -> list[tuple[int, dict]]:
+def read_lines(path: Path, name: str, encoding: str | None = None) -> list[tuple[int, dict]]:
     """(line number, row) for every data line, the header being line 1; refused when unreadable or
-    when a required column is missing."""
+    when a required column is missing. The text in `encoding`, else UTF-8, else GB18030."""
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")
+        body, _ = read_text(path, encoding)
+    except EncodingError as exc:
+        raise ImportRefused(str(exc)) from None
     except OSError as exc:
         raise ImportRefused(f"{name}: cannot be read") from exc
-    with fh:
+    with io.StringIO(body, newline="") as fh:
         try:
             reader = csv.DictReader(fh)
             header = [(h or "").strip() for h in (reader.fieldnames or [])]
@@ -71,14 +75,15 @@ def _check(line: int, row: dict) -> tuple[dict | None, list[dict]]:
     return (None if problems else parsed), problems
 
 
-def import_people(engine: Engine, path: Path | str, name: str | None = None, actor: str = "cli") -> dict:
+def import_people(engine: Engine, path: Path | str, name: str | None = None, actor: str = "cli",
+                  encoding: str | None = None) -> dict:
     """Import the file in one transaction; a report of people and assignments added. ImportRefused
     with every bad line (an unknown role or area code included) when anything is wrong."""
     path = Path(path)
     name = name or path.name
     if not path.exists():
         raise ImportRefused(f"{name}: no such file")
-    lines = read_lines(path, name)
+    lines = read_lines(path, name, encoding)
     if not lines:
         raise ImportRefused(f"{name}: no data lines under the header")
     parsed, problems = [], []

@@ -3,6 +3,7 @@ or a CSV with lon/lat columns. A kind is free text, stored as given (trimmed); t
 also be given by their Chinese names and are stored by their English ones."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,6 +15,7 @@ from gis.store import bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.importers.encoding import EncodingError, read_text
 from gis.store import audit
 from gis.vocab import STATION_KIND_MAX, STATION_KINDS
 
@@ -39,10 +41,15 @@ def station_kind(value) -> tuple[str, str | None]:
     return kind, None
 
 
-def _frame(path: Path) -> gpd.GeoDataFrame:
+def _frame(path: Path, encoding: str | None = None) -> gpd.GeoDataFrame:
+    """Stations as a frame: a CSV with lon/lat (its encoding said or guessed) or any spatial file."""
     if path.suffix.lower() == ".csv":
         try:
-            df = pd.read_csv(path, encoding="utf-8-sig")
+            body, chosen = read_text(path, encoding)
+        except (EncodingError, OSError) as exc:
+            raise ImportRefused(str(exc) if isinstance(exc, EncodingError) else f"{path}: cannot be read") from None
+        try:
+            df = pd.read_csv(io.StringIO(body))
         except Exception as exc:
             raise ImportRefused(f"{path}: cannot be read as CSV: {exc}") from exc
         missing = [c for c in ("lon", "lat") if c not in df.columns]
@@ -51,14 +58,16 @@ def _frame(path: Path) -> gpd.GeoDataFrame:
         x = pd.to_numeric(df["lon"], errors="coerce")
         y = pd.to_numeric(df["lat"], errors="coerce")
         geom = [None if pd.isna(a) or pd.isna(b) else shapely.Point(a, b) for a, b in zip(x, y)]
-        return gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=geom, crs=4326)
-    return read_frame(path)
+        out = gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=geom, crs=4326)
+        out.attrs["encoding"] = chosen.report()
+        return out
+    return read_frame(path, encoding=encoding)
 
 
-def import_stations(engine, path, actor: str = "cli") -> dict:
+def import_stations(engine, path, actor: str = "cli", encoding: str | None = None) -> dict:
     """Import service stations (name, kind, point); a file with any bad feature is refused whole."""
     path = Path(path)
-    frame = to_wgs84(_frame(path), path)
+    frame = to_wgs84(_frame(path, encoding), path)
     name_col = pick_field(frame, None, ("name", "名称"), "name", path)
     kind_col = pick_field(frame, None, ("kind", "类型"), "kind", path)
     addr_col = pick_field(frame, None, ("address", "地址"), "address", path, required=False)
@@ -94,6 +103,7 @@ def import_stations(engine, path, actor: str = "cli") -> dict:
                           ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [{}] * len(rows)),
                           [r[3] for r in rows], [r[4] for r in rows])
         generations.notify_data_changed(session)
-        report = {"inserted": len(rows) - replaced, "replaced": replaced, "file": str(path)}
+        report = {"inserted": len(rows) - replaced, "replaced": replaced, "file": str(path),
+                  "encoding": frame.attrs.get("encoding")}
         audit.write(session, actor, "import stations", report)
     return report

@@ -19,7 +19,8 @@ def test_addresses_with_crs_conversion_and_replacement(clean_db, tmp_path):
                    f"历下区解放路1号,{gx},{gy},gcj02,20,B1\n历下区解放路3号,{bx},{by},bd09,8,\n"
                    "历下区解放路5号,117.007,36.612,,0,\n", encoding="utf-8")
     r = import_addresses(clean_db, csv)
-    assert r == {"inserted": 3, "replaced": 0, "rows": 3, "file": str(csv)}
+    assert r == {"inserted": 3, "replaced": 0, "rows": 3, "file": str(csv),
+                 "encoding": {"encoding": "UTF-8", "how": "guessed"}}
     with clean_db.connect() as c:
         rows = {a: (x, y, h, b) for a, x, y, h, b in c.execute(text(
             "SELECT address, ST_X(geom), ST_Y(geom), households, building_code FROM address"))}
