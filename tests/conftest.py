@@ -55,9 +55,13 @@ def clean_db(engine):
 
 
 def wipe(engine) -> None:
-    """Every data table emptied (the schema stays)."""
+    """Every data table emptied (the schema stays), and the city's settings tables back to the schema's
+    seed: one grid tier, the builtin roles only."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text("DELETE FROM grid_tier WHERE tier > 1"))
+        conn.execute(text("UPDATE grid_tier SET name = '网格', digits = 3, nests = false WHERE tier = 1"))
+        conn.execute(text("DELETE FROM role WHERE NOT builtin"))
 
 
 def fresh_demo(engine, scale: str = "small") -> dict:
