@@ -10,6 +10,7 @@ from api.routers import ceiling  # /health/live, the constant route
 from api.routers import (
     areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
 )
+from api.routers import boards, rounds, stars, visits  # field work (issue 14)
 from gis.reach.circles import warm_in_background
 from gis.command.escalation import start_escalation_sweep
 from gis.command.hotspots import warm_in_background as warm_hotspots
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     methods.install(app)
     middleware.install(app)  # outermost: key gate and body caps before any body is read; heap trimming
     for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
-                   maps, tiles):
+                   maps, tiles, visits, rounds, stars, boards):
         app.include_router(module.router)
     app.include_router(ceiling.router)
     app.include_router(docs.router)
