@@ -19,7 +19,9 @@ router = APIRouter(prefix="/v1", tags=["field work"])
 def board(code: str, month: MonthParams = Depends(), _role: str = Depends(require("read")),
           engine: Engine = Depends(get_db), locator: LocateEngine = Depends(get_locator),
           settings: Settings = Depends(get_settings_dep)):
-    """One grid's board for a month (default this month)."""
+    """One grid's board for a month (default: this month's rounds, the last complete month's stars)."""
     start, end = month.window()
+    stars_window = month.window(previous=True)
     with session_scope(engine) as session:
-        return grid_board(session, locator.generation, code, start, end, f"{start:%Y-%m}", settings.board_names)
+        return grid_board(session, locator.generation, code, start, end, f"{start:%Y-%m}", settings.board_names,
+                          stars_window)

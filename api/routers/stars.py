@@ -26,8 +26,8 @@ def stars(request: Request, month: MonthParams = Depends(),
           purpose: Annotated[str | None, Query(max_length=200, description="why you read names (logged)")] = None,
           role: str = Depends(require("read")), engine: Engine = Depends(get_db),
           locator: LocateEngine = Depends(get_locator), settings: Settings = Depends(get_settings_dep)):
-    """The month's service stars (default this month): top three per community by flags."""
-    start, end = month.window()
+    """The month's service stars (default: the last complete month): top three per community by flags."""
+    start, end = month.window(previous=True)
     staff = keys.allows(role, "requests")
     names = staff or settings.board_names
     with session_scope(engine) as session:

@@ -13,9 +13,11 @@ from gis.field.coverage import holding_month
 from gis.field.stars import stars
 
 
-def board(session: Session, gen: int, grid: str, start: datetime, end: datetime, month: str, names: bool) -> dict:
-    """The board of `grid` for the month [start, end): holding units' visits, patrols and checks; visits
-    and households reached; the community's stars (names only with `names`)."""
+def board(session: Session, gen: int, grid: str, start: datetime, end: datetime, month: str, names: bool,
+          stars_window: tuple[datetime, datetime] | None = None) -> dict:
+    """The board of `grid` for the month [start, end): holding units' visits, patrols and checks, and the
+    rounds of the grid; the community's stars of `stars_window` (default the same month; names only with
+    `names`)."""
     g = session.execute(text("""
         WITH RECURSIVE up AS (
             SELECT ga.level, ga.code, ga.name_area, ga.parent_level, ga.parent_code FROM (
@@ -35,8 +37,10 @@ def board(session: Session, gen: int, grid: str, start: datetime, end: datetime,
         FROM visit v JOIN generation_area ga ON ga.area_id = v.area_id AND ga.generation_id = :gen
         WHERE ga.level = 'grid' AND ga.code = :g AND v.at >= :s AND v.at < :e"""),
                            {"gen": gen, "g": grid, "s": start, "e": end}).first()
-    wall = stars(session, gen, start, end, g.community, names) if g.community else []
+    s_start, s_end = stars_window or (start, end)
+    wall = stars(session, gen, s_start, s_end, g.community, names) if g.community else []
     return {"grid": {"code": grid, "name": g.name}, "month": month, "community": g.community,
             "holding_units": holding_month(session, gen, grid, start, end),
             "rounds": {"visits": work.visits, "patrols": work.patrols, "checks": work.checks},
-            "stars": wall[0]["stars"] if wall else [], "names_shown": names}
+            "stars_month": f"{s_start.astimezone(start.tzinfo):%Y-%m}", "stars": wall[0]["stars"] if wall else [],
+            "names_shown": names}
