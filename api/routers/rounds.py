@@ -15,6 +15,7 @@ from gis.locate.engine import LocateEngine
 from gis.settings import Settings
 from gis.store.db import session_scope
 
+ERROR_JSON = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 router = APIRouter(tags=["field work"])
 Code = Annotated[str | None, Query(max_length=32)]
 
@@ -27,7 +28,7 @@ def _scope(grid: str | None, community: str | None, street: str | None) -> tuple
     return given[0]
 
 
-@router.get("/v1/coverage/rounds")
+@router.get("/v1/coverage/rounds", responses={404: {"description": "no such grid, community or street", **ERROR_JSON}})
 def coverage_rounds(grid: Code = None, community: Code = None, street: Code = None,
                     week: Annotated[str | None, Query(max_length=10, description="ISO week YYYY-Www")] = None,
                     weeks: Annotated[int | None, Query(ge=1, le=52, description="not visited for this many weeks; "
@@ -40,7 +41,8 @@ def coverage_rounds(grid: Code = None, community: Code = None, street: Code = No
         return rounds(session, locator.generation, scope, code, week, weeks or settings.round_weeks)
 
 
-@router.get("/maps/rounds", response_class=HTMLResponse)
+@router.get("/maps/rounds", response_class=HTMLResponse,
+            responses={404: {"description": "no such grid, community or street", **ERROR_JSON}})
 def rounds_map(grid: Code = None, community: Code = None, street: Code = None,
                _role: str = Depends(require("maps")), engine: Engine = Depends(get_db),
                locator: LocateEngine = Depends(get_locator), settings: Settings = Depends(get_settings_dep)):

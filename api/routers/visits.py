@@ -24,6 +24,7 @@ from gis.locate.engine import LocateEngine
 from gis.settings import Settings
 from gis.store.db import session_scope
 
+ERROR_JSON = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 router = APIRouter(prefix="/v1", tags=["field work"])
 
 
@@ -46,7 +47,8 @@ class NewVisit(BaseModel):
     idempotency_key: str | None = Field(None, max_length=64, description="client-made; a resend is stored once")
 
 
-@router.post("/visits", status_code=201)
+@router.post("/visits", status_code=201, responses={200: {"description": "a resend: the first visit with that "
+                                                                         "idempotency key (nothing new written)"}})
 def create(body: NewVisit, request: Request, response: Response, role: str = Depends(require("report")),
            engine: Engine = Depends(get_db), locator: LocateEngine = Depends(get_locator),
            rules: Rules = Depends(get_rules), settings: Settings = Depends(get_settings_dep)):
@@ -63,7 +65,7 @@ def create(body: NewVisit, request: Request, response: Response, role: str = Dep
     return out | {"duplicate": not created}
 
 
-@router.get("/visits")
+@router.get("/visits", responses={404: {"description": "no such grid in the active generation", **ERROR_JSON}})
 def listing(request: Request, grid: Annotated[str, Query(max_length=32, description="grid code")],
             week: Annotated[str | None, Query(max_length=10, description="ISO week YYYY-Www; default this week")] = None,
             purpose: Annotated[str | None, Query(max_length=200, description="why you read (logged, PIPL)")] = None,
