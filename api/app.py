@@ -7,8 +7,10 @@ from fastapi import FastAPI
 
 from api import docs, errors, methods, middleware, openapi, unavailable  # docs: offline /docs and /redoc
 from api.routers import ceiling  # /health/live, the constant route
+from api.routers import merges  # /v1/merges: merging networks (多网合一)
 from api.routers import (
-    areas, generations, geocode, health, hotspots, locate, maps, rankings, redraws, requests, stations, tiles,
+    areas, codes, generations, geocode, health, hotspots, locate, maps, people, rankings, redraws, requests, roles,
+    stations, tiles,
 )
 from api.routers import boards, rounds, stars, visits  # field work (issue 14)
 from gis.reach.circles import warm_in_background
@@ -48,9 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     methods.install(app)
     middleware.install(app)  # outermost: key gate and body caps before any body is read; heap trimming
-    for module in (health, locate, geocode, stations, areas, generations, redraws, requests, hotspots, rankings,
-                   maps, tiles, visits, rounds, stars, boards):
+    for module in (health, locate, geocode, stations, areas, generations, codes, redraws, requests, hotspots,
+                   rankings, people, roles, maps, tiles, visits, rounds, stars, boards):
         app.include_router(module.router)
+    app.include_router(merges.router)
     app.include_router(ceiling.router)
     app.include_router(docs.router)
     mount_static(app)

@@ -16,7 +16,7 @@ import typer
 app = typer.Typer(help="网格 Wangge: grid management service", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The database (embedded PostGIS unless WANGGE_DATABASE_URL is set)", no_args_is_help=True)
-import_app = typer.Typer(help="Import areas, addresses, stations", no_args_is_help=True)
+import_app = typer.Typer(help="Import areas, addresses, stations, people", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
@@ -131,14 +131,19 @@ def db_restore(src: Path = typer.Argument(..., help="a folder written by `wangge
 # -- demo -----------------------------------------------------------------------------------------
 @app.command()
 def demo(scale: str = typer.Option("small", help="small | city"), seed: int = typer.Option(0),
+         tiers: int = typer.Option(1, "--tiers", help="grid tiers: 1, 2 (大网格/小网格) or 3 "
+                                                      "(网格/小区网格/楼栋网格)"),
          as_json: bool = JsonOpt):
-    """Build the demo city into the database (a new generation, with staff, stations, requests)."""
+    """Build the demo city into the database (a new generation, with staff, stations, requests); with
+    --tiers 2 or 3 its grids come in tiers, units under the finest."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from data.load_demo import load_demo
 
     if scale not in ("small", "city"):
         _fail(f"--scale must be small or city, not {scale!r}")
+    if tiers not in (1, 2, 3):
+        _fail(f"--tiers must be 1, 2 or 3, not {tiers}")
     engine = _engine()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=__import__("rich.console").console.Console(stderr=True)) as bar:
@@ -147,12 +152,73 @@ def demo(scale: str = typer.Option("small", help="small | city"), seed: int = ty
         def progress(step: str, fraction: float) -> None:
             bar.update(task, description=step, completed=fraction)
 
-        report = load_demo(engine, scale=scale, seed=seed, progress=progress)
+        report = load_demo(engine, scale=scale, seed=seed, progress=progress, tiers=tiers)
     human = "\n".join([f"demo city ({scale}, seed {seed}) is generation {report['generation']}:"]
+                      + ([f"  grid tiers: {' > '.join(report['tiers'])}"] if tiers > 1 else [])
                       + [f"  {k}: {v}" for k, v in report["counts"].items()]
                       + [f"API key (admin): {report['keys']['admin']}",
                          f"API key (consumer): {report['keys']['consumer']}"])
     _out(report, as_json, human)
+
+
+# -- grid tiers -----------------------------------------------------------------------------------
+tiers_app = typer.Typer(help="The city's grid tiers (大网格/小网格 ...): list them, or set them")
+app.add_typer(tiers_app, name="tiers")
+
+
+def _tiers_human(rows) -> str:
+    return "\n".join(f"  tier {t['tier']}: {t['name']} (+{t['digits']} digits{', nests' if t['nests'] else ''})"
+                     for t in rows)
+
+
+@tiers_app.callback(invoke_without_command=True)
+def tiers_list(ctx: typer.Context, as_json: bool = JsonOpt):
+    """The city's grid tiers, coarsest first: name, digits each adds to its parent's code, nesting."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dataclasses import asdict
+
+    from gis.store.tiers import tiers
+
+    with _engine().connect() as conn:
+        rows = [asdict(t) for t in tiers(conn)]
+    _out({"tiers": rows}, as_json, _tiers_human(rows))
+
+
+@tiers_app.command("set")
+def tiers_set(names: list[str] = typer.Option(..., "--name", help="a tier's name, coarsest first (repeat)"),
+              digits: list[int] = typer.Option(..., "--digits", help="digits the tier adds to its parent's "
+                                                                      "code, one per --name (the first: 3)"),
+              nests: bool = typer.Option(False, "--nests", help="every tier below the first must cover its "
+                                                                "parent grid without gaps"),
+              as_json: bool = JsonOpt):
+    """Set the city's grid tiers, e.g. `--name 大网格 --digits 3 --name 小网格 --digits 2 --nests`;
+    refused when grids of a deeper tier exist already, or, with --nests, when the active generation's
+    grids leave gaps in their parent grids."""
+    from dataclasses import asdict
+
+    from gis.store.db import session_scope
+    from gis.importers.grid_tiers import nesting_gaps
+    from gis.store.generations import active_id, notify_data_changed
+    from gis.store.tiers import TierError, set_tiers
+
+    if len(names) != len(digits):
+        _fail(f"--digits: give one per --name ({len(names)} name(s), {len(digits)} digits)")
+    try:
+        with session_scope(_engine()) as s:
+            gen = active_id(s)
+            gaps = [(t, code, gap) for t in range(2, len(names) + 1) if nests and gen is not None
+                    for code, gap in nesting_gaps(s, gen, t)]
+            if gaps:
+                _fail(f"--nests: the active generation's grids would break it ({len(gaps)} parent grid(s) "
+                      "left with gaps):\n" + "\n".join(f"  - tier-{t} grids leave {gap:,.1f} m² of parent grid "
+                                                        f"{code} uncovered" for t, code, gap in gaps[:50]))
+            rows = [asdict(t) for t in set_tiers(s, [(n, d, nests and i > 0)
+                                                     for i, (n, d) in enumerate(zip(names, digits))])]
+            notify_data_changed(s)  # running servers rebuild their engines (the tiers' names in answers)
+    except TierError as exc:
+        _fail(str(exc))
+    _out({"tiers": rows}, as_json, "grid tiers set:\n" + _tiers_human(rows))
 
 
 # -- imports --------------------------------------------------------------------------------------
@@ -180,6 +246,17 @@ def import_areas(file: Path, level: str = typer.Option(..., help="district|stree
 
     _run_import(fn, file, level, code_field=code_field, name_field=name_field, parent_field=parent_field,
                 households_field=households_field, as_json=as_json)
+
+
+@import_app.command("estates")
+def import_estates(file: Path, code_field: Optional[str] = None, name_field: Optional[str] = None,
+                   households_field: Optional[str] = None, as_json: bool = JsonOpt):
+    """Import residential estates (小区: polygons with code, name, optional households); an estate with a
+    code already stored is replaced."""
+    from gis.importers.estates import import_estates as fn
+
+    _run_import(fn, file, code_field=code_field, name_field=name_field, households_field=households_field,
+                as_json=as_json)
 
 
 @import_app.command("addresses")
@@ -252,6 +329,60 @@ def purge(as_json: bool = JsonOpt):
     _out(report, as_json, json.dumps(report, ensure_ascii=False, indent=2))
 
 
+@import_app.command("people")
+def import_people(file: Path, as_json: bool = JsonOpt):
+    """Import people and their assignments (CSV: name,phone,organisation,role,level,area_code)."""
+    from gis.importers.people import import_people as fn
+
+    _run_import(fn, file, as_json=as_json)
+
+
+# -- roles ----------------------------------------------------------------------------------------
+roles_app = typer.Typer(help="The roles people hold for areas (the city adds its own)", no_args_is_help=True)
+app.add_typer(roles_app, name="roles")
+
+
+@roles_app.command("list")
+def roles_list(as_json: bool = JsonOpt):
+    """Every role: code, name, whether it roams, builtin, how many hold it."""
+    from gis.store import people
+
+    with _engine().connect() as conn:
+        rows = people.roles(conn)
+    human = "\n".join(f"{r['code']:<24} {r['name']}{'  (roams)' if r['roams'] else ''}"
+                      f"{'  builtin' if r['builtin'] else ''}  {r['assignments']} assigned" for r in rows)
+    _out({"roles": rows}, as_json, human)
+
+
+@roles_app.command("add")
+def roles_add(code: str, name: str, roams: bool = typer.Option(False, "--roams", help="walks the whole area"),
+              as_json: bool = JsonOpt):
+    """Add a role the city uses (code: lowercase letters, digits, underscore; at most 32)."""
+    from gis.store import people
+    from gis.store.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            row = people.add_role(s, code, name, roams)
+    except people.PeopleError as exc:
+        _fail(str(exc))
+    _out(row, as_json, f"role {row['code']} ({row['name']}) added")
+
+
+@roles_app.command("delete")
+def roles_delete(code: str, as_json: bool = JsonOpt):
+    """Remove a role the city added and nobody holds (builtins stay)."""
+    from gis.store import people
+    from gis.store.db import session_scope
+
+    try:
+        with session_scope(_engine()) as s:
+            people.delete_role(s, code)
+    except people.PeopleError as exc:
+        _fail(str(exc))
+    _out({"code": code, "deleted": True}, as_json, f"role {code} deleted")
+
+
 # -- locate ---------------------------------------------------------------------------------------
 def _locator(required: bool = True):
     """(engine, the active generation's locate engine, settings); with `required`, refuses when no
@@ -312,8 +443,9 @@ def locate(lon: Optional[float] = typer.Argument(None), lat: Optional[float] = t
         x, y = to_wgs84(np.array(xs), np.array(ys), crs)
         codes = locator.locate_codes(x, y)
         from gis.store.models import LEVELS
-        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS}}
-                   for k, i in enumerate(ids)]
+        paths = locator.grid_paths(x, y)
+        results = [{"id": i, **{lvl: codes.get(lvl, [None] * len(ids))[k] for lvl in LEVELS},
+                    "grid_path": paths[k]} for k, i in enumerate(ids)]
         _out({"generation": gen, "results": results}, True)
         return
     if not (np.isfinite(lon) and abs(lon) <= 180):
@@ -500,6 +632,54 @@ def redraw_propose(file: Path, level: str = typer.Option("grid", help="grid | un
         raise typer.Exit(3)
 
 
+def _propose_asked(make, *args, as_json: bool, **kw) -> None:
+    """Make a proposal from the record (automatic, split), check and store it, and print the report."""
+    from gis.redraw import propose
+    from gis.store.db import session_scope
+    from gis.settings import get_settings
+
+    s = get_settings()
+    ranges = {"grid": (s.grid_households_min, s.grid_households_max),
+              "unit": (s.unit_households_min, s.unit_households_max)}
+    try:
+        with session_scope(_engine()) as session:
+            out = propose.propose(session, make(session, *args, **kw), "cli", ranges)
+    except propose.RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
+
+
+@redraw_app.command("auto")
+def redraw_auto(parent: str = typer.Argument(..., help="a community (its grids) or a grid (the next tier's)"),
+                k: Optional[int] = typer.Option(None, help="how many grids (default: by the households target)"),
+                seed: int = typer.Option(0), split_estates: bool = typer.Option(
+                    False, "--split-estates", help="allow grid boundaries through estates (小区)"),
+                as_json: bool = JsonOpt):
+    """Propose an automatic redraw of the grids under PARENT: balanced, contiguous, each estate whole."""
+    from gis.redraw import asked
+    from gis.settings import get_settings
+
+    s = get_settings()
+    _propose_asked(asked.auto, parent, k, (s.grid_households_min, s.grid_households_max), 0.10, seed,
+                   split_estates=split_estates, as_json=as_json)
+
+
+@redraw_app.command("split")
+def redraw_split(grid: str, parts: int = typer.Option(2), seed: int = typer.Option(0),
+                 split_estates: bool = typer.Option(False, "--split-estates",
+                                                    help="allow grid boundaries through estates (小区)"),
+                 as_json: bool = JsonOpt):
+    """Propose splitting GRID into PARTS balanced grids, each estate whole."""
+    from gis.redraw import asked
+
+    _propose_asked(asked.split, grid, parts, 0.10, seed, split_estates=split_estates, as_json=as_json)
+
+
 @redraw_app.command("commit")
 def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
     """Make a valid proposal's draft the active generation (refused when another commit came first)."""
@@ -512,6 +692,54 @@ def redraw_commit(redraw_id: int, as_json: bool = JsonOpt):
     except (propose.RedrawConflict, propose.RedrawNotFound) as exc:
         _fail(str(exc))
     _out({"generation": gen}, as_json, f"generation {gen} is active")
+
+
+# -- codes and the whole-record check -------------------------------------------------------------
+@app.command()
+def codes(code: str = typer.Argument(..., help="a code of any generation, or a merge's source code"),
+          level: Optional[str] = typer.Option(None, help="district | street | community | grid | unit"),
+          as_json: bool = JsonOpt):
+    """What a code was (level, name, generations) and what it became in the active generation."""
+    from gis.store import codes as store_codes
+    from gis.store.db import session_scope
+    from gis.vocab import LEVELS
+
+    if level is not None and level not in LEVELS:
+        _fail(f"--level: {level!r} is not one of {', '.join(LEVELS)}")
+    try:
+        with session_scope(_engine()) as session:
+            out = store_codes.history(session, code, level)
+    except store_codes.CodeNotFound as exc:
+        _fail(str(exc))
+    lines = [f"{w['level']} {code}: {w['name']} (area {w['area_id']}, generations {w['first']}–{w['last']}"
+             + (", active" if w["present"] else "") + ")" for w in out["was"]]
+    lines += [f"  became {n['level']} {n['code']} {n['name']} ({n['share']:.1%})" for n in out["now"]]
+    lines += [f"  came from {r['from_code']} ({r['kind']}, generation {r['generation']})" for r in out["came_from"]]
+    _out(out, as_json, "\n".join(lines) or f"{code}: known only to the crosswalk")
+
+
+@app.command()
+def check(generation: Optional[int] = typer.Option(None, help="default: the active generation"),
+          as_json: bool = JsonOpt):
+    """The whole-record check: codes that do not begin with their parent's, missing parents, assignments
+    and open requests pointing at areas the generation does not hold. Exit 1 when anything is found."""
+    from gis.store import integrity
+    from gis.store.db import session_scope
+    from gis.store.generations import GenerationNotFound
+
+    try:
+        with session_scope(_engine()) as session:
+            out = integrity.check(session, generation)
+    except GenerationNotFound as exc:
+        _fail(str(exc))
+    lines = [f"generation {out['generation']}: " + ("sound" if out["ok"] else f"{len(out['findings'])} problem(s)")]
+    for f in out["findings"]:
+        lines.append(f"  {f['kind']}: {f['count']} {f['message']}, e.g. {', '.join(f['examples'][:5])}")
+    _out(out, as_json, "\n".join(lines))
+    if not out["ok"]:
+        typer.echo(f"error: the record of generation {out['generation']} has {len(out['findings'])} kind(s) "
+                   "of problem", err=True)
+        raise typer.Exit(1)
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -555,6 +783,64 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
 def main() -> None:  # pragma: no cover
     """The `wangge` console script."""
     app()
+
+
+# -- merging networks (多网合一) ----------------------------------------------------------------------
+@app.command("merge")
+def merge_networks(sources: list[Path] = typer.Argument(..., help="two or more source network files (GeoJSON, "
+                                                                  "GeoPackage, Shapefile; any declared CRS)"),
+                   level: str = typer.Option("grid", help="the level merged: grid"),
+                   name_of: list[str] = typer.Option([], "--name-of", help="SOURCE=label: a source's label "
+                                                     "(default: its file name without suffix); repeatable"),
+                   code_field: list[str] = typer.Option([], "--code-field", help="the field holding each area's "
+                                                        "code: F for every source, or SOURCE=F; repeatable"),
+                   name_field: Optional[str] = typer.Option(None, help="the field holding each area's name"),
+                   parent: Optional[str] = typer.Option(None, help="merge only within this district, street or "
+                                                                   "community (default: every community)"),
+                   as_json: bool = JsonOpt):
+    """Overlay source networks, report where they disagree, and propose one merged network as a redraw
+    (commit it with `wangge redraw commit ID`; the commit writes the crosswalk from every source code)."""
+    from gis.redraw.merge import MAX_SOURCES, MergeError, propose_merge, source_from_file
+    from gis.redraw.propose import RedrawError
+    from gis.store.db import session_scope
+    from gis.settings import get_settings
+
+    labels = {}
+    for item in name_of:
+        key, sep, label = item.partition("=")
+        if not sep or not key or not label.strip():
+            _fail(f"--name-of: {item!r} is not SOURCE=label")
+        labels[str(Path(key).resolve())] = label.strip()
+    fields, every = {}, None
+    for item in code_field:
+        key, sep, field = item.rpartition("=")
+        if sep and key:
+            fields[str(Path(key).resolve())] = field.strip()
+        else:
+            every = item.strip()
+    unknown = sorted((set(labels) | set(fields)) - {str(p.resolve()) for p in sources})
+    if unknown:
+        _fail(f"--name-of/--code-field: {unknown[0]} is not one of the sources given")
+    s = get_settings()
+    try:
+        if len(sources) < 2:
+            raise MergeError(f"sources: give 2 to {MAX_SOURCES} source network files, not {len(sources)}")
+        nets = [source_from_file(p, labels.get(str(p.resolve())), fields.get(str(p.resolve()), every), name_field,
+                                 s.max_vertices)
+                for p in sources]
+        with session_scope(_engine()) as session:
+            out = propose_merge(session, nets, parent, "cli",
+                                      {"grid": (s.grid_households_min, s.grid_households_max)}, level=level)
+    except RedrawError as exc:
+        _fail(str(exc))
+    lines = [f"merge → redraw {out['id']}: {'valid' if out['valid'] else 'NOT valid'}"
+             + (f", draft generation {out['draft_generation']}" if out["draft_generation"] else "")
+             + f"; {out['impact']['kept']} grids kept as the sources agree, {out['impact']['redrawn']} redrawn"]
+    lines += [f"  disagreement {d['kind']}: {d['message']}" for d in out["disagreements"]]
+    lines += [f"  {f['severity']} {f['kind']}: {f['message']}" for f in out["findings"]]
+    _out(out, as_json, "\n".join(lines))
+    if not out["valid"]:
+        raise typer.Exit(3)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from gis.errors import Invalid, NotFound, NotReady, TooLarge
 from gis.importers.common import ImportRefused
 from gis.redraw.propose import ProposalTooLarge, RedrawConflict, RedrawError, RedrawNotFound
 from gis.store.areas import AreaQueryError
+from gis.store.people import PeopleConflict, PeopleError, PeopleNotFound
 from gis.store.generations import GenerationChoiceError, GenerationError, GenerationNotFound
 from gis.tiles import NoSuchGeneration, TileError
 from maps.pages import PageError, PageNotFound
@@ -59,6 +60,9 @@ STATUS_CODES: dict[type[Exception], int] = {
     NoSuchGeneration: 404,
     PageError: 409,  # the record lacks what the page draws
     PageNotFound: 404,
+    PeopleError: 422,
+    PeopleConflict: 409,  # a role code taken; a builtin or held role deleted
+    PeopleNotFound: 404,
 }
 
 # What each capability lets a key do, in the words a 403 uses ("a consumer key may not open the command maps").
@@ -69,6 +73,7 @@ CAPABILITY_WORDS = {
     "requests": "run the request loop",
     "redraw": "propose, commit or roll back redraws",
     "phones": "see staff phone numbers",
+    "people": "list people and their assignments",
     "admin": "administer keys",
 }
 

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api.methods import flat_routes
+from gis.vocab import LEVELS
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 KEY_SCHEME = "ApiKey"
@@ -73,6 +74,9 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("get", "/maps/hotspots"): ("409",),
     ("get", "/maps/overdue"): ("409",),
     ("get", "/maps/ranking"): ("409",),
+    ("get", "/v1/people"): ("404",),  # `area` names no area of the active generation
+    ("post", "/v1/roles"): ("409",),  # the code is taken
+    ("delete", "/v1/roles/{code}"): ("409",),  # a builtin, or a role someone holds
 }
 
 MONTH = "(20[0-9][0-9]|2100)-(0[1-9]|1[0-2])"  # = gis.command.periods.parse_month
@@ -98,9 +102,14 @@ RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/v1/redraws/auto"): ("`parent` is a community with grids (or a grid, with level unit)",),
     ("post", "/v1/redraws/split"): ("`grid` is a grid of the active generation with enough units",),
     ("post", "/v1/redraws/merge"): ("`grids` are neighbouring grids of one community",),
+    ("post", "/v1/people"): ("each assignment's `role` exists (GET /v1/roles) and its `area` is a code of its "
+                             "`level` in the active generation; all are written or none",
+                             "`phone` is a mainland mobile (11 digits) or landline (area code and number)"),
+    ("post", "/v1/roles"): ("`code` is not taken yet",),
 }
 
 _CODE = {"type": "string", "minLength": 1, "maxLength": 64}
+_ROLE = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "description": "a role code (GET /v1/roles)"}
 _FEATURES = {"type": "object", "required": ["type", "features"],
              "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
                             "features": {"type": "array", "minItems": 1, "items": {"type": "object"}}}}
@@ -121,6 +130,17 @@ BODIES: dict[tuple[str, str], dict] = {
         "grid": _CODE, "parts": {"type": "integer", "minimum": 2, "default": 2}}},
     ("post", "/v1/redraws/merge"): {"type": "object", "required": ["grids"], "properties": {
         "grids": {"type": "array", "minItems": 2, "items": _CODE}}},
+    ("post", "/v1/people"): {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "phone": {"anyOf": [{"type": "string", "maxLength": 32}, {"type": "null"}], "default": None},
+        "organisation": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}], "default": None},
+        "assignments": {"type": "array", "default": [], "items": {
+            "type": "object", "required": ["role", "level", "area"], "properties": {
+                "role": _ROLE, "level": {"type": "string", "enum": list(LEVELS)},
+                "area": {"type": "string", "minLength": 1, "maxLength": 32}}}}}},
+    ("post", "/v1/roles"): {"type": "object", "required": ["code", "name"], "properties": {
+        "code": _ROLE, "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "roams": {"type": "boolean", "default": False}}},
 }
 
 

@@ -38,15 +38,26 @@ SCALES = {
 }
 
 
+# The grid tier schemes of `wangge demo --tiers N`: (name, digits added to the parent's code, nests).
+# The demo's tiers nest exactly (each grid is cut from its parent grid's rectangle).
+TIER_SCHEMES = {
+    1: [("网格", 3, False)],
+    2: [("大网格", 3, False), ("小网格", 2, True)],
+    3: [("网格", 3, False), ("小区网格", 2, True), ("楼栋网格", 2, True)],
+}
+
+
 @dataclass
 class DemoCity:
-    """The demo city as built: its areas of every level and its address registry."""
+    """The demo city as built: its areas of every level (grids with their `tier`), its address registry
+    and its grid tier scheme."""
     areas: gpd.GeoDataFrame
     addresses: gpd.GeoDataFrame
     staff: pd.DataFrame
     stations: gpd.GeoDataFrame
     streets: gpd.GeoDataFrame
     requests: pd.DataFrame
+    tiers: list = None  # [(name, digits, nests), ...] coarsest first
 
 
 # -- the lattice --------------------------------------------------------------------------------------
@@ -159,10 +170,35 @@ def _order_west_east_north_south(rects):
 
 
 # -- the city -----------------------------------------------------------------------------------------
-def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
-    """Build the deterministic demo city at `scale` (small or city) from `seed`: areas, addresses, households."""
+def _grid_tiers(hh_cum, cr, ccode, cname, n_finest: int, scheme) -> list[tuple]:
+    """A community's grids of every tier as rows (level, code, name, parent, households, rect, tier),
+    coarsest first: tier 1 cut from the community, each deeper tier's grids cut in two from their
+    parent grid's rectangle (contiguous and nested), so the finest tier has about `n_finest` grids."""
+    depth = len(scheme)
+    rows, parents = [], [(ccode, cname, cr)]
+    for t, (tname, digits, _nests) in enumerate(scheme, start=1):
+        below = []
+        for pcode, pname, prect in parents:
+            k = max(1, round(n_finest / 2 ** (depth - 1))) if t == 1 else 2
+            parts = _split(hh_cum, prect, k, 1)
+            for gi, gr in enumerate(np.array(parts)[_order_west_east_north_south(parts)]):
+                gr = tuple(int(v) for v in gr)
+                gcode = f"{pcode}{gi + 1:0{digits}d}"
+                gname = f"{pname}第{gi + 1}{tname}"
+                rows.append(("grid", gcode, gname, pcode, _rect_sum(hh_cum, gr), gr, t))
+                below.append((gcode, gname, gr))
+        parents = below
+    return rows
+
+
+def build_city(scale: str = "small", seed: int = 0, progress=None, tiers: int = 1) -> DemoCity:
+    """Build the deterministic demo city at `scale` (small or city) from `seed`: areas, addresses, households;
+    with `tiers` 2 or 3 its grids come in tiers (TIER_SCHEMES), units under the finest."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
+    if tiers not in TIER_SCHEMES:
+        raise ValueError(f"tiers must be one of {', '.join(map(str, TIER_SCHEMES))}, not {tiers!r}")
+    scheme = TIER_SCHEMES[tiers]
     p = SCALES[scale]
     tick = progress or (lambda step, f: None)
     rng = np.random.default_rng(seed)
@@ -176,9 +212,9 @@ def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
 
     district_code = "370102"
     names = N.Names(rng)
-    rows = []  # (level, code, name, parent, households, rect)
+    rows = []  # (level, code, name, parent, households, rect, tier)
 
-    rows.append(("district", district_code, "历下区", None, int(hh.sum()), (0, 0, nx, ny)))
+    rows.append(("district", district_code, "历下区", None, int(hh.sum()), (0, 0, nx, ny), None))
     tick("streets and communities", 0.1)
     streets = _split(hh_cum, (0, 0, nx, ny), p["streets"], ARTERIAL_EVERY)
     per_street = _apportion(p["communities"], [_rect_sum(hh_cum, r) for r in streets])
@@ -186,28 +222,24 @@ def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
     for si, sr in enumerate(np.array(streets)[_order_west_east_north_south(streets)]):
         sr = tuple(int(v) for v in sr)
         scode = f"{district_code}{si + 1:03d}"
-        rows.append(("street", scode, names.street(), district_code, _rect_sum(hh_cum, sr), sr))
+        rows.append(("street", scode, names.street(), district_code, _rect_sum(hh_cum, sr), sr, None))
         comms = _split(hh_cum, sr, per_street[si], ROAD_EVERY)
         for ci, cr in enumerate(np.array(comms)[_order_west_east_north_south(comms)]):
             cr = tuple(int(v) for v in cr)
             ccode = f"{scode}{ci + 1:03d}"
             cname = names.community()
             chh = _rect_sum(hh_cum, cr)
-            rows.append(("community", ccode, cname, scode, chh, cr))
-            grids = _split(hh_cum, cr, max(1, round(chh / p["grid_hh"])), 1)
-            for gi, gr in enumerate(np.array(grids)[_order_west_east_north_south(grids)]):
-                gr = tuple(int(v) for v in gr)
-                gcode = f"{ccode}{gi + 1:03d}"
-                ghh = _rect_sum(hh_cum, gr)
-                rows.append(("grid", gcode, f"{cname}第{gi + 1}网格", ccode, ghh, gr))
-                grid_rects.append((gcode, gr))
+            rows.append(("community", ccode, cname, scode, chh, cr, None))
+            grid_rows = _grid_tiers(hh_cum, cr, ccode, cname, max(1, round(chh / p["grid_hh"])), scheme)
+            rows += grid_rows
+            grid_rects += [(r[1], r[5]) for r in grid_rows if r[6] == len(scheme)]
     tick("units", 0.3)
     for gcode, gr in grid_rects:
         ghh = _rect_sum(hh_cum, gr)
         units = _split(hh_cum, gr, max(1, round(ghh / p["unit_hh"])), 1)
         for ui, ur in enumerate(np.array(units)[_order_west_east_north_south(units)]):
             ur = tuple(int(v) for v in ur)
-            rows.append(("unit", f"{gcode}{ui + 1:03d}", f"第{ui + 1}联户", gcode, _rect_sum(hh_cum, ur), ur))
+            rows.append(("unit", f"{gcode}{ui + 1:03d}", f"第{ui + 1}联户", gcode, _rect_sum(hh_cum, ur), ur, None))
             unit_rects.append(ur)
 
     tick("geometry", 0.45)
@@ -217,6 +249,7 @@ def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
     areas = gpd.GeoDataFrame({
         "level": [r[0] for r in rows], "code": [r[1] for r in rows], "name": [r[2] for r in rows],
         "parent_code": [r[3] for r in rows], "households": np.array([r[4] for r in rows], dtype=np.int64),
+        "tier": pd.array([r[6] for r in rows], dtype="Int16"),
     }, geometry=geoms, crs=4326)
 
     tick("addresses", 0.6)
@@ -234,7 +267,7 @@ def build_city(scale: str = "small", seed: int = 0, progress=None) -> DemoCity:
     tick("requests", 0.8)
     requests = _requests(rng, addresses, areas, p["requests"], (lon, lat))
     tick("done", 1.0)
-    return DemoCity(areas, addresses, staff, stations, streets_gdf, requests)
+    return DemoCity(areas, addresses, staff, stations, streets_gdf, requests, scheme)
 
 
 def _apportion(total, weights):
@@ -257,7 +290,7 @@ def _addresses(rng, names, areas, hh, unit_of, lon, lat, road_names) -> gpd.GeoD
     unit_idx = unit_of[jj, ii]
     codes = areas["code"].to_numpy()
     unit_code = codes[unit_idx]
-    grid_code = np.array([c[:15] for c in unit_code])
+    grid_code = np.array([c[:-3] for c in unit_code])  # a unit's code is its (finest) grid's + 3 digits
     comm_code = np.array([c[:12] for c in unit_code])
     street_code = np.array([c[:9] for c in unit_code])
     name_of = dict(zip(areas["code"], areas["name"]))
@@ -312,9 +345,18 @@ def _network(road_names, lon, lat) -> gpd.GeoDataFrame:
 
 
 def _staff(rng, names, areas) -> pd.DataFrame:
+    """The city's people: with one grid tier a grid worker, a grid leader and a holding department per
+    grid; with more, a grid leader (网格长) per coarser grid and the worker and department per finest."""
     rows = []
-    for level, code in zip(areas["level"], areas["code"]):
-        if level == "grid":
+    tier = areas["tier"].fillna(0).to_numpy(dtype=int)
+    finest = tier.max()
+    for level, code, t in zip(areas["level"], areas["code"], tier):
+        if level == "grid" and finest > 1 and t < finest:
+            rows.append((names.person(), "grid_leader", names.mobile(), level, code))
+        elif level == "grid" and finest > 1:
+            rows.append((names.person(), "grid_worker", names.mobile(), level, code))
+            rows.append((names.department(), "holding_department", names.office(), level, code))
+        elif level == "grid":
             rows.append((names.person(), "grid_worker", names.mobile(), level, code))
             rows.append((names.person(), "grid_leader", names.mobile(), level, code))
             rows.append((names.department(), "holding_department", names.office(), level, code))

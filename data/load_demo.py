@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from data.demo_city import build_city
+from data import estates
 from data.visits import write_visits
 from gis import keys
 from gis.store import audit, bulk
@@ -26,22 +27,26 @@ def _noop(step: str, fraction: float) -> None:
     pass
 
 
-def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None) -> dict:
-    """Build the demo city and write it in one transaction; returns counts, timings and two API keys."""
+def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None, tiers: int = 1) -> dict:
+    """Build the demo city (grids in `tiers` tiers) and write it in one transaction; returns counts,
+    timings and two API keys."""
     progress = progress or _noop
     t0 = time.perf_counter()
-    city = build_city(scale, seed, progress=lambda step, f: progress(f"generate: {step}", 0.5 * f))
+    city = build_city(scale, seed, progress=lambda step, f: progress(f"generate: {step}", 0.5 * f), tiers=tiers)
     t_gen = time.perf_counter() - t0
     with session_scope(engine) as session:
         conn = session.connection().connection.driver_connection
         progress("write areas", 0.55)
-        gen, ids = _replace_city(session, conn, city.areas, f"demo {scale} seed {seed}")
+        _replace_tiers(session, city.tiers)
+        gen, ids = _replace_city(session, conn, city.areas, f"demo {scale} seed {seed}"
+                                 + (f" tiers {tiers}" if tiers > 1 else ""))
         progress("write addresses", 0.62)
         _write_addresses(conn, city.addresses)
         progress("write stations and network", 0.68)
         _write_stations_and_network(conn, city.stations, city.streets)
         progress("write staff", 0.72)
         _write_staff(session, conn, city.staff, ids)
+        estates.write_estates(session, estates.build_estates(city.areas, seed))  # 小区: data/estates.py
         progress("locate requests", 0.75)
         grid_codes, unit_codes = _locate(city.areas, city.requests["lon"].to_numpy(), city.requests["lat"].to_numpy())
         progress("write requests", 0.8)
@@ -50,13 +55,25 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         progress("activate", 0.95)
         generations.activate(session, gen)
         api_keys = {role: keys.create(session, role) for role in ("admin", "consumer")}
-        audit.write(session, "cli", "demo", {"scale": scale, "seed": int(seed), "generation": gen})
+        audit.write(session, "cli", "demo", {"scale": scale, "seed": int(seed), "generation": gen,
+                                             "tiers": int(tiers)})
     for table in ("address", "station", "network_edge", "request", "person", "assignment"):
         with engine.begin() as c:
             c.execute(text(f"ANALYZE {table}"))
     progress("done", 1.0)
-    return {"generation": gen, "scale": scale, "seed": seed, "counts": _counts(city), "keys": api_keys, "field": field,
+    return {"generation": gen, "scale": scale, "seed": seed, "tiers": [t[0] for t in city.tiers],
+            "counts": _counts(city), "keys": api_keys, "field": field,
             "seconds": {"generate": round(t_gen, 1), "total": round(time.perf_counter() - t0, 1)}}
+
+
+def _replace_tiers(session, scheme) -> None:
+    """The demo city's grid tier scheme. The demo replaces the whole city, so the older generations'
+    grids (history, never active again unless rolled back to) do not hold the scheme back as they do
+    for `wangge tiers set`."""
+    session.execute(text("DELETE FROM grid_tier"))
+    for i, (name, digits, nests) in enumerate(scheme, start=1):
+        session.execute(text("INSERT INTO grid_tier (tier, name, digits, nests) VALUES (:t, :n, :d, :s)"),
+                        {"t": i, "n": name, "d": int(digits), "s": bool(nests)})
 
 
 def _replace_city(session, conn, areas, source: str) -> tuple[int, dict[tuple[str, str], int]]:
@@ -152,12 +169,13 @@ def _write_staff(session, conn, staff, ids: dict) -> None:
 
 
 def _locate(areas, lon, lat) -> tuple[list, list]:
-    """Grid and unit codes for many points with the same engine the API uses."""
+    """Grid (the finest tier covering) and unit codes for many points with the same engine the API uses."""
     out = []
     for lvl in ("grid", "unit"):
         sub = areas[areas["level"] == lvl]
         data = LevelData.build(sub["code"].tolist(), sub["name"].tolist(), sub["parent_code"].tolist(),
-                               sub["households"].to_numpy(), sub.geometry.values)
+                               sub["households"].to_numpy(), sub.geometry.values,
+                               tiers=sub["tier"].to_numpy(dtype=int) if lvl == "grid" else None)
         idx = data.index.query(lon, lat)
         codes = np.where(idx >= 0, data.codes[np.maximum(idx, 0)], None)
         out.append(codes.tolist())

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 from gis.vocab import ROLES
 
 # What each role may do; the API checks a route's capability against this table. `report` = raise a
-# request and follow it (apps, hotlines); `requests` = run the loop (command center, departments).
+# request and follow it (apps, hotlines); `requests` = run the loop (command center, departments);
+# `people` = list who is assigned where (phones still masked without `phones`).
 CAPABILITIES = {
     "consumer": {"read", "report"},
-    "command": {"read", "report", "maps", "requests", "phones"},
-    "planner": {"read", "maps", "redraw"},
-    "admin": {"read", "report", "maps", "requests", "redraw", "phones", "admin"},
+    "command": {"read", "report", "maps", "requests", "phones", "people"},
+    "planner": {"read", "maps", "redraw", "people"},
+    "admin": {"read", "report", "maps", "requests", "redraw", "phones", "people", "admin"},
 }
 
 

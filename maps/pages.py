@@ -172,8 +172,9 @@ def redraw_page(engine: Engine, locator: LocateEngine, settings: Settings, redra
         r = conn.execute(text("SELECT * FROM redraw WHERE id = :i"), {"i": redraw_id}).mappings().first()
         if r is None:
             raise PageNotFound(f"redraw {redraw_id} does not exist")
-        before = children(conn, r["based_on"], r["level"], [r["parent_code"]])
-        after = children(conn, r["draft_generation"], r["level"], [r["parent_code"]]) if r["draft_generation"] \
+        parents = r["impact"].get("scope") or [r["parent_code"]]  # a merge covers several communities
+        before = children(conn, r["based_on"], r["level"], parents)
+        after = children(conn, r["draft_generation"], r["level"], parents) if r["draft_generation"] \
             else proposal_frame(r.get("proposal"), r["impact"].get("households_after"))
     moves = r["impact"].get("moves", [])
     moves = gpd.GeoDataFrame(

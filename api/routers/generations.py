@@ -6,7 +6,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
 from gis import keys
-from gis.store import audit, generations
+from gis.store import audit, generations, identity
 from gis.store.db import session_scope
 
 router = APIRouter(prefix="/v1", tags=["generations"])
@@ -27,10 +27,14 @@ def list_generations(role: str = Depends(require("read")), engine: Engine = Depe
 def activate(generation: int, request: Request, role: str = Depends(require("redraw")),
              engine: Engine = Depends(get_db)):
     """Make an earlier committed generation active again (rollback); 404 when it does not exist, 409
-    when it is a draft."""
+    when it is a draft. People and open requests on areas the earlier map does not hold go to the areas
+    that took their ground there (not written to the crosswalk: a rollback is no new map)."""
     with session_scope(engine) as session:
         previous = generations.active_id(session)
         generations.activate(session, generation)
-        audit.write(session, f"api:{role}", "activate", {"generation": generation, "previous": previous})
+        moved = identity.succeed(session, previous, generation, record=False)
+        audit.write(session, f"api:{role}", "activate", {"generation": generation, "previous": previous,
+                                                          "assignments_moved": len(moved["assignments"]),
+                                                          "requests_moved": moved["requests"]})
     request.app.state.engine_cache.invalidate()
     return {"generation": generation, "previous": previous}

@@ -1,4 +1,5 @@
-"""GET/POST /v1/locate: which district, street, community, grid and unit answer for a point."""
+"""GET/POST /v1/locate: which district, street, community, grid (of every tier) and unit answer for a
+point; GET /v1/tiers: the city's grid tiers."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import get_geocoder, get_locator, get_settings_dep, require
+from api.deps import get_db, get_geocoder, get_locator, get_settings_dep, require
 from api.http import CRS_HELP, GenerationParams, OptionalPointParams, json_response, mask_phone, pick_locator
 from gis import keys
 from gis.command.periods import IsoTime
@@ -42,7 +43,7 @@ async def locate_one(
         result = gc.geocode(address, 1)
         if not result["candidates"]:
             return json_response({"found": False, "point": None, "generation": locator.generation,
-                                  **{lvl: None for lvl in LEVELS}, "staff": [], "stations": [],
+                                  **{lvl: None for lvl in LEVELS}, "grid_path": [], "staff": [], "stations": [],
                                   "geocode": {"confident": False, "candidate": None}})
         used = {"confident": result["confident"], "candidate": result["candidates"][0]}
         x0, y0 = used["candidate"]["lon"], used["candidate"]["lat"]
@@ -56,6 +57,18 @@ async def locate_one(
     if not keys.allows(role, "phones"):
         answer["staff"] = [{**p, "phone": mask_phone(p["phone"])} for p in answer["staff"]]
     return json_response(answer)
+
+
+@router.get("/tiers")
+def grid_tiers(role: str = Depends(require("read")), db=Depends(get_db)):
+    """The city's grid tiers, coarsest first: name, digits each adds to its parent's code, and whether
+    its grids must cover their parent grid without gaps (any role)."""
+    from dataclasses import asdict
+
+    from gis.store.tiers import tiers
+
+    with db.connect() as conn:
+        return json_response({"tiers": [asdict(t) for t in tiers(conn)]})
 
 
 class BatchLocate(BaseModel):
@@ -75,7 +88,8 @@ def locate_batch(
     active: LocateEngine = Depends(get_locator),
     settings: Settings = Depends(get_settings_dep),
 ):
-    """Many points at once (up to WANGGE_LOCATE_BATCH_LIMIT): each point's area codes, in input order."""
+    """Many points at once (up to WANGGE_LOCATE_BATCH_LIMIT): each point's area codes, in input order,
+    with `grid_path`: the codes of the covering grid of every tier, coarsest first."""
     n = len(body.points)
     if n > settings.locate_batch_limit:
         raise TooLarge("points", f"{n} points is over the limit of {settings.locate_batch_limit} per request")
@@ -92,5 +106,6 @@ def locate_batch(
     codes = locator.locate_codes(x, y)
     levels = [lvl for lvl in LEVELS]
     cols = [codes.get(lvl, [None] * n) for lvl in levels]
-    results = [dict(zip(levels, row)) for row in zip(*cols)] if n else []
+    paths = locator.grid_paths(x, y)
+    results = [{**dict(zip(levels, row)), "grid_path": path} for row, path in zip(zip(*cols), paths)] if n else []
     return json_response({"generation": locator.generation, "results": results})

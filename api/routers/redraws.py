@@ -24,7 +24,8 @@ def propose_drawn(body: dict = Body(..., examples=[{"level": "grid", "parent": "
                                                    [117.0, 36.6]]]}}]}}]),
             role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
             settings: Settings = Depends(get_settings_dep)):
-    """Check new children for one parent; the answer lists every finding and what the redraw moves."""
+    """Check new children for one parent (for grids: a community, or a grid whose next-tier grids are
+    replaced); the answer lists every finding and what the redraw moves."""
     ranges = {"grid": (settings.grid_households_min, settings.grid_households_max),
               "unit": (settings.unit_households_min, settings.unit_households_max)}
     p = propose.parse(str(body.get("level", "")), str(body.get("parent", "")), body.get("features"),
@@ -46,15 +47,16 @@ def _propose_made(engine, settings, role, make, *args, **kw):
 def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k": 8}]),
                  role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
                  settings: Settings = Depends(get_settings_dep)):
-    """Redraw all grids of a community automatically from its units: k contiguous grids of balanced
-    households (k default: households / the middle of the grid target range), boundaries on streets
-    where the balance allows. With `"level": "unit"` and a grid as parent: regroup that grid's
+    """Redraw all grids under a parent (a community, or a grid for the next tier) automatically from their
+    units: k contiguous grids of balanced households (k default: households / the middle of the grid
+    target range), boundaries on streets where the balance allows, each estate (小区) whole unless
+    `"split_estates": true`. With `"level": "unit"` and a grid as parent: regroup that grid's
     ten-household units from its registry entrances."""
     if body.get("level", "grid") == "unit":
         return _propose_made(engine, settings, role, asked.auto_units, str(body.get("parent", "")),
                              (settings.unit_households_min, settings.unit_households_max))
     if body.get("level", "grid") != "grid":
-        raise Invalid("level", "grid (a community's grids) or unit (a grid's units)")
+        raise Invalid("level", "grid (the grids under a community or a grid) or unit (a grid's units)")
     k = body.get("k")
     if k is not None and not isinstance(k, int):
         raise Invalid("k", "a whole number of grids")
@@ -66,25 +68,35 @@ def propose_auto(body: dict = Body(..., examples=[{"parent": "370102001001", "k"
         raise Invalid("tolerance", "a share between 0 and 1 (0.10 = ±10 %)")
     return _propose_made(engine, settings, role, asked.auto, str(body.get("parent", "")), k,
                          (settings.grid_households_min, settings.grid_households_max), float(tol),
-                         seed)
+                         seed, split_estates=_split_estates(body))
+
+
+def _split_estates(body: dict) -> bool:
+    """The request's `split_estates` (default false: every estate stays whole); Invalid unless a boolean."""
+    value = body.get("split_estates", False)
+    if not isinstance(value, bool):
+        raise Invalid("split_estates", "true (estates may be cut) or false (each estate stays whole)")
+    return value
 
 
 @router.post("/redraws/split")
 def propose_split(body: dict = Body(..., examples=[{"grid": "370102001001003", "parts": 2}]),
                   role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
                   settings: Settings = Depends(get_settings_dep)):
-    """Split one grid into `parts` balanced grids along its units' edges."""
+    """Split one grid (of any tier) into `parts` balanced grids along its units' edges, each estate whole
+    unless `"split_estates": true`."""
     parts = body.get("parts", 2)
-    if not isinstance(parts, int):
+    if not isinstance(parts, int) or isinstance(parts, bool):
         raise Invalid("parts", "a whole number")
-    return _propose_made(engine, settings, role, asked.split, str(body.get("grid", "")), parts)
+    return _propose_made(engine, settings, role, asked.split, str(body.get("grid", "")), parts,
+                         split_estates=_split_estates(body))
 
 
 @router.post("/redraws/merge")
 def propose_merge(body: dict = Body(..., examples=[{"grids": ["370102001001003", "370102001001004"]}]),
                   role: str = Depends(require("redraw")), engine: Engine = Depends(get_db),
                   settings: Settings = Depends(get_settings_dep)):
-    """Merge neighbouring grids of one community into one (it keeps the first code)."""
+    """Merge neighbouring grids of one parent (a community or a grid) into one (it keeps the first code)."""
     grids = body.get("grids")
     if not isinstance(grids, list) or not all(isinstance(g, str) for g in grids):
         raise Invalid("grids", "a list of grid codes")
@@ -144,3 +156,14 @@ def commit(redraw_id: int, request: Request, role: str = Depends(require("redraw
         gen = propose.commit(session, redraw_id, f"api:{role}")
     request.app.state.engine_cache.invalidate()
     return {"generation": gen}
+
+
+@router.get("/estates")
+def estates(bbox: str, _role: str = Depends(require("read")), engine: Engine = Depends(get_db)):
+    """Residential estates (小区) meeting `bbox` = min_lon,min_lat,max_lon,max_lat, as GeoJSON (at most
+    5,000, code order)."""
+    from gis.importers.estates import estates_in, parse_bbox
+
+    box = parse_bbox(bbox)
+    with engine.connect() as conn:
+        return estates_in(conn, box)

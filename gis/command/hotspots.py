@@ -1,5 +1,5 @@
-"""Hotspots of requests: counts per grid (from the grid code stored on each request, so no spatial
-join) or per H3 cell, Getis-Ord Gi* (esda) with false-discovery-rate control, hot/cold classes at
+"""Hotspots of requests: counts per grid (from the grid area id stored on each request, so no spatial
+join, and no count moves when a grid is re-coded) or per H3 cell, Getis-Ord Gi* (esda) with false-discovery-rate control, hot/cold classes at
 90/95/99 %, and the trend against the window before.
 
 Grid weights are built once per grid level of an engine and kept on it; H3 weights per request.
@@ -123,16 +123,17 @@ def trend(now: np.ndarray, before: np.ndarray, alpha: float = 0.05) -> np.ndarra
 
 
 def request_points(conn: Connection, start: datetime, end: datetime, category: str | None = None, *,
-                   not_generation: int | None = None, frame: str | None = None) -> pd.DataFrame:
-    """lon, lat of the requests created in [start, end) (of a category; not located with generation
-    `not_generation`), and with `frame` (a to_char format) their time label in China Standard Time."""
+                   not_areas: list[int] | None = None, frame: str | None = None) -> pd.DataFrame:
+    """lon, lat of the requests created in [start, end) (of a category; with `not_areas`, only those
+    whose grid area is not one of these ids), and with `frame` (a to_char format) their time label in
+    China Standard Time."""
     where, params = [], {"start": start, "end": end}
     if category:
         where.append("AND category = :cat")
         params["cat"] = category
-    if not_generation is not None:
-        where.append("AND generation_id IS DISTINCT FROM :g")
-        params["g"] = not_generation
+    if not_areas is not None:
+        where.append("AND (grid_area_id IS NULL OR NOT grid_area_id = ANY(:ids))")
+        params["ids"] = list(not_areas)
     label = ", to_char(created_at AT TIME ZONE 'Asia/Shanghai', :fmt)" if frame else ""
     if frame:
         params["fmt"] = frame
@@ -144,20 +145,20 @@ def request_points(conn: Connection, start: datetime, end: datetime, category: s
 
 def grid_counts(conn: Connection, locator: LocateEngine, start: datetime, end: datetime,
                 category: str | None = None) -> np.ndarray:
-    """Requests per grid of the active generation (code order). Requests located with this generation
-    count by their stored code; those from other generations are located again from their point."""
+    """Requests per grid of the locator's generation (code order). A request located in one of these
+    grids counts by its stored area id, whichever generation located it and whatever the grid is called
+    now; the others (located in grids since redrawn) are located again from their point."""
     d = locator.levels["grid"]
-    pos = {c: i for i, c in enumerate(d.codes.tolist())}
+    ids = [int(i) for i in d.area_ids.tolist()] if d.area_ids is not None else []
+    pos = {a: i for i, a in enumerate(ids)}
     counts = np.zeros(len(d.codes), np.int64)
-    for code, n in conn.execute(text(f"""
-            SELECT grid_code, count(*) FROM request
-            WHERE created_at >= :start AND created_at < :end AND generation_id = :g
+    for aid, n in conn.execute(text(f"""
+            SELECT grid_area_id, count(*) FROM request
+            WHERE created_at >= :start AND created_at < :end AND grid_area_id = ANY(:ids)
               {"AND category = :cat" if category else ""}
-            GROUP BY grid_code"""), {"start": start, "end": end, "g": locator.generation, "cat": category}):
-        i = pos.get(code)
-        if i is not None:
-            counts[i] += n
-    other = request_points(conn, start, end, category, not_generation=locator.generation)
+            GROUP BY grid_area_id"""), {"start": start, "end": end, "ids": ids, "cat": category}):
+        counts[pos[int(aid)]] += n
+    other = request_points(conn, start, end, category, not_areas=ids)
     if len(other):
         idx = d.index.query(other["lon"].to_numpy(), other["lat"].to_numpy())
         counts += np.bincount(idx[idx >= 0], minlength=len(d.codes))

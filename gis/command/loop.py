@@ -101,6 +101,18 @@ def route(rules: Rules, locator: LocateEngine, areas: dict, category: str, matte
     return people
 
 
+def area_id(locator: LocateEngine, level: str, code: str | None) -> int | None:
+    """The id of the area bearing `code` at `level` in the engine's generation (None for no code): a
+    request keeps the area it was located in, whatever that area is called later."""
+    d = locator.levels.get(level)
+    if code is None or d is None or d.area_ids is None:
+        return None
+    if d.by_code is None:
+        d.by_code = dict(zip(d.codes.tolist(), d.area_ids.tolist()))
+    found = d.by_code.get(code)
+    return int(found) if found is not None else None
+
+
 def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float, lat: float, category: str,
            matter_class: str | None = None, important: bool = False, urgent: bool = False,
            text_: str | None = None, address: str | None = None, actor: Actor = SYSTEM,
@@ -126,25 +138,26 @@ def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float,
     assignees = route(rules, locator, areas, category, mc)
     department = rules.department(category) if mc == "public" else None
     unit = areas["unit"]["code"] if areas["unit"] else None
+    grid_id, unit_id = area_id(locator, "grid", areas["grid"]["code"]), area_id(locator, "unit", unit)
     rid = session.execute(text("""
         INSERT INTO request (created_at, category, matter_class, importance, urgency, text, status, generation_id,
-                             grid_code, unit_code, geom, address, source, colour, due_at, version, updated_at,
-                             department, assignees)
-        VALUES (:now, :cat, :mc, :imp, :urg, :txt, 'collected', :gen, :grid, :unit,
+                             grid_code, unit_code, grid_area_id, unit_area_id, geom, address, source, colour,
+                             due_at, version, updated_at, department, assignees)
+        VALUES (:now, :cat, :mc, :imp, :urg, :txt, 'collected', :gen, :grid, :unit, :grid_id, :unit_id,
                 ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :addr, 'api', :colour, :due, 1, :now, :dept,
                 CAST(:assignees AS jsonb))
         RETURNING id
     """), {"now": now, "cat": category, "mc": mc, "imp": int(bool(important)), "urg": int(bool(urgent)),
-           "txt": text_, "gen": locator.generation, "grid": areas["grid"]["code"], "unit": unit, "lon": lon,
-           "lat": lat, "addr": address, "colour": colour.name, "due": due, "dept": department,
-           "assignees": json.dumps(assignees, ensure_ascii=False)}).scalar_one()
+           "txt": text_, "gen": locator.generation, "grid": areas["grid"]["code"], "unit": unit, "grid_id": grid_id,
+           "unit_id": unit_id, "lon": lon, "lat": lat, "addr": address, "colour": colour.name, "due": due,
+           "dept": department, "assignees": json.dumps(assignees, ensure_ascii=False)}).scalar_one()
     _log(session, rid, 1, Step(actor, "collect", None, "collected", None, {
         "colour": colour.name, "due_at": due.isoformat(), "assignees": [p["name"] for p in assignees]}), now)
     repeat = session.execute(text("""
-        SELECT id FROM request WHERE grid_code = :grid AND category = :cat AND id <> :id
-          AND coalesce(unit_code, '') = coalesce(:unit, '') AND created_at >= :since AND created_at <= :now
+        SELECT id FROM request WHERE grid_area_id = :grid AND category = :cat AND id <> :id
+          AND unit_area_id IS NOT DISTINCT FROM :unit AND created_at >= :since AND created_at <= :now
         ORDER BY created_at DESC LIMIT 1
-    """), {"grid": areas["grid"]["code"], "cat": category, "id": rid, "unit": unit,
+    """), {"grid": grid_id, "cat": category, "id": rid, "unit": unit_id,
            "since": now - timedelta(days=REPEAT_DAYS), "now": now}).scalar()
     out = get(session, rid)
     out["repeat_of"] = repeat
@@ -344,7 +357,9 @@ def listing(session: Session, status: str | None = None, grid: str | None = None
         where.append("r.status = :status")
         params["status"] = status
     if grid:
-        where.append("r.grid_code = :grid")
+        where.append("""coalesce(r.grid_area_id = (
+            SELECT ga.area_id FROM generation_area ga JOIN active_generation ag ON ag.generation_id = ga.generation_id
+            WHERE ga.level = 'grid' AND ga.code = :grid), r.grid_code = :grid)""")  # by area id (re-codings)
         params["grid"] = grid
     if colour:
         where.append("r.colour = :colour")
@@ -398,20 +413,26 @@ def _public(r, now: datetime | None = None) -> dict:
 
 def board(session: Session, grid_code: str, start: datetime, end: datetime, limit: int = 200) -> dict:
     """The grid's public result board (晒单): finished requests of the window, newest first, with the
-    result, whether it was on time and the resident's rating; no names, no exact addresses."""
-    rows = session.execute(text("""
+    result, whether it was on time and the resident's rating; no names, no exact addresses. Requests
+    count by the area they were located in (the grid bearing `grid_code` in the active generation), so a
+    re-coded grid keeps its record; a code the active generation lacks is matched as it was shown."""
+    aid = session.execute(text("""
+        SELECT ga.area_id FROM generation_area ga JOIN active_generation ag ON ag.generation_id = ga.generation_id
+        WHERE ga.level = 'grid' AND ga.code = :g"""), {"g": grid_code}).scalar()
+    mine = "grid_area_id = :aid" if aid is not None else "grid_code = :g"
+    rows = session.execute(text(f"""
         SELECT id, category, colour, created_at, due_at, finished_at, result, satisfaction, status
         FROM request
-        WHERE grid_code = :g AND created_at >= :start AND created_at < :end AND status = ANY(:fin)
+        WHERE {mine} AND created_at >= :start AND created_at < :end AND status = ANY(:fin)
         ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT :limit
-    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED_STATUSES), "limit": limit}).mappings().all()
-    totals = session.execute(text("""
+    """), {"g": grid_code, "aid": aid, "start": start, "end": end, "fin": list(FINISHED_STATUSES), "limit": limit}).mappings().all()
+    totals = session.execute(text(f"""
         SELECT count(*) AS received,
                count(*) FILTER (WHERE status = ANY(:fin)) AS finished,
                count(*) FILTER (WHERE status = ANY(:fin) AND finished_at <= due_at) AS on_time,
                avg(satisfaction) AS satisfaction
-        FROM request WHERE grid_code = :g AND created_at >= :start AND created_at < :end
-    """), {"g": grid_code, "start": start, "end": end, "fin": list(FINISHED_STATUSES)}).mappings().first()
+        FROM request WHERE {mine} AND created_at >= :start AND created_at < :end
+    """), {"g": grid_code, "aid": aid, "start": start, "end": end, "fin": list(FINISHED_STATUSES)}).mappings().first()
     return {
         "grid": grid_code, "start": start, "end": end,
         "received": totals["received"], "finished": totals["finished"], "on_time": totals["on_time"],

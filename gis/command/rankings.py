@@ -2,7 +2,8 @@
 per grid, a score, the rank, and the two lowest named — and reported upward when they were also
 among the two lowest the month before, as the cities do.
 
-A request counts for the grid code it was located to (the grid that answered for it).
+A request counts for the grid it was located in, by the area's id (its identity), and each grid is
+labelled with its code in the generation asked about: a re-coding (same areas, new codes) changes no count.
 """
 from __future__ import annotations
 
@@ -20,28 +21,28 @@ W_ON_TIME, W_SATISFACTION, W_REPEAT = 0.4, 0.4, 0.2
 NAMED = 2  # the lowest grids named each month
 
 
-def grid_stats(conn: Connection, start: datetime, end: datetime, as_of: datetime) -> dict[str, dict]:
-    """Per grid code: requests created in [start, end), finished, on time, due by `as_of`, ratings,
+def grid_stats(conn: Connection, start: datetime, end: datetime, as_of: datetime) -> dict[int, dict]:
+    """Per grid area id: requests created in [start, end), finished, on time, due by `as_of`, ratings,
     repeats (same category and unit — or grid — within REPEAT_DAYS of an earlier request)."""
     rows = conn.execute(text("""
         WITH r AS (
-            SELECT grid_code, created_at, due_at, finished_at, satisfaction,
-                   lag(created_at) OVER (PARTITION BY grid_code, coalesce(unit_code, ''), category
+            SELECT grid_area_id, created_at, due_at, finished_at, satisfaction,
+                   lag(created_at) OVER (PARTITION BY grid_area_id, coalesce(unit_area_id, 0), category
                                          ORDER BY created_at, id) AS before
             FROM request
-            WHERE created_at >= :from AND created_at < :end AND status <> 'rejected'
+            WHERE created_at >= :from AND created_at < :end AND status <> 'rejected' AND grid_area_id IS NOT NULL
         )
-        SELECT grid_code, count(*) AS volume,
+        SELECT grid_area_id, count(*) AS volume,
                count(*) FILTER (WHERE finished_at IS NOT NULL) AS finished,
                count(*) FILTER (WHERE finished_at IS NOT NULL AND finished_at <= due_at) AS on_time,
                count(*) FILTER (WHERE finished_at IS NOT NULL OR due_at < :as_of) AS due,
                avg(satisfaction) AS satisfaction, count(satisfaction) AS rated,
                count(*) FILTER (WHERE before IS NOT NULL AND created_at - before <= make_interval(days => :days))
                    AS repeats
-        FROM r WHERE created_at >= :start GROUP BY grid_code
+        FROM r WHERE created_at >= :start GROUP BY grid_area_id
     """), {"from": start - timedelta(days=REPEAT_DAYS), "start": start, "end": end, "as_of": as_of,
            "days": REPEAT_DAYS}).mappings().all()
-    return {r["grid_code"]: dict(r) for r in rows}
+    return {int(r["grid_area_id"]): dict(r) for r in rows}
 
 
 def score(s: dict) -> dict:
@@ -58,15 +59,16 @@ def score(s: dict) -> dict:
 
 def scoreboard(conn: Connection, locator: LocateEngine, start: datetime, end: datetime,
                as_of: datetime, with_previous: bool = True) -> dict:
-    """Every grid of the active generation ranked for the month (1 = best); grids with no requests
-    are listed unranked. The lowest NAMED are named; `reported_upward` are those named twice in a row."""
+    """Every grid of the locator's generation ranked for the month (1 = best), its requests counted by
+    area id and labelled with this generation's code; grids with no requests are listed unranked. The lowest NAMED are named; `reported_upward` are those named twice in a row."""
     d = locator.levels["grid"]
     stats = grid_stats(conn, start, end, as_of)
     parent = dict(zip(d.codes.tolist(), d.parents.tolist()))
+    ids = d.area_ids.tolist() if d.area_ids is not None else [None] * len(d.codes)
     rows = []
-    for code, name in zip(d.codes.tolist(), d.names.tolist()):
-        s = stats.get(code)
-        row = {"code": code, "name": name, "community": parent[code]}
+    for code, name, aid in zip(d.codes.tolist(), d.names.tolist(), ids):
+        s = stats.get(aid)
+        row = {"code": code, "name": name, "community": parent[code], "area_id": aid}
         row.update(score(s) if s else {"volume": 0, "finished": 0, "on_time_rate": None, "satisfaction": None,
                                         "rated": 0, "repeat_rate": None, "repeats": 0, "score": None})
         rows.append(row)

@@ -1,5 +1,7 @@
 """`wangge import areas`: one level of official boundaries into a new, active generation.
 
+Grids may come in tiers: with `--parent-field` a grid file holds every tier (gis.importers.grid_tiers).
+
 Every feature is checked before anything is written (empty or non-polygon geometry, blank or duplicate
 code, invalid geometry that cannot be repaired within 0.1 % of its area, a parent that does not exist,
 a child outside its parent); any bad feature refuses the whole import with all of them listed.
@@ -18,8 +20,10 @@ from gis.store import bulk
 
 from gis.store import generations
 from gis.store.db import session_scope
+from gis.importers import grid_tiers
 from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
 from gis.store import audit
+from gis.store import codes as store_codes, identity
 from gis.planar import metric_crs
 from gis.store.queries import areas_join, first_covering, level_areas
 from gis.vocab import LEVEL_RANK, LEVELS
@@ -128,7 +132,13 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
     parent_level = LEVELS[LEVEL_RANK[level] - 1] if LEVEL_RANK[level] else None
     with session_scope(engine) as session:
         active = generations.active_id(session)
-        parents = _parents(session, active, parent_level, frame, parent_col, geoms, codes, problems, metric)
+        tiered = None
+        if level == "grid" and parent_col:  # one file of every tier: parents are communities or grids
+            tiered = grid_tiers.resolve(session, active, frame, parent_col, geoms, codes, problems, metric,
+                                        OUTSIDE_TOLERANCE)
+            parents = tiered.parents
+        else:
+            parents = _parents(session, active, parent_level, frame, parent_col, geoms, codes, problems, metric)
         if problems:
             raise ImportRefused(f"{path}: import refused, {len(problems)} problem(s); nothing was written",
                                 sorted(problems, key=lambda p: p["feature"]))
@@ -138,14 +148,29 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
         gen = generations.create(session, source=f"import {level}", note=str(path), based_on=active,
                                  replace_levels=(level,))
         conn = session.connection().connection.driver_connection
-        bulk.write_areas(conn, gen, [level] * len(codes), codes, names, parents,
-                         households if households is not None else np.zeros(len(codes), int), geoms)
-        if households is None:
-            _households_from_registry(session, gen, level)
+        if households is None:  # counted before writing, so an unchanged area's row is reused, not altered
+            households = _households_from_registry(session, geoms)
+        bulk.write_areas(conn, gen, [level] * len(codes), codes, names, parents, households, geoms,
+                         tiers=tiered.tiers if tiered else None,
+                         parent_levels=tiered.parent_levels if tiered else None)
+        if tiered and tiered.kept:  # the active generation's coarser grids the file hangs its grids under
+            _keep_grids(session, gen, tiered.kept)
         reparented = _reparent_children(session, gen, level)
+        if tiered:
+            reparented += _units_to_finest(session, gen)
+        try:
+            recoded = store_codes.recode(session, gen, source=f"import {level}")  # codes follow parents
+        except store_codes.CodeError as exc:
+            raise ImportRefused(f"import refused: {exc}; nothing was written") from exc
+        succession = identity.succeed(session, active, gen, level, kind="import",
+                                      source=f"import {level} {path.name}")
         generations.activate(session, gen)
         report = {"generation": gen, "level": level, "imported": len(codes), "repaired": repaired,
-                  "reparented": reparented, "replaced": int(replaced), "file": str(path)}
+                  "reparented": reparented, "replaced": int(replaced), "file": str(path),
+                  "recoded": len(recoded), "succeeded": succession["replaced"]}
+        if tiered:
+            report["tiers"] = {str(t): tiered.tiers.count(t) for t in sorted(set(tiered.tiers))}
+            report["kept"] = len(tiered.kept)
         audit.write(session, actor, "import areas", {k: v for k, v in report.items() if k != "reparented"}
               | {"reparented": len(reparented)})
     return report
@@ -158,6 +183,10 @@ def _parents(session, active, parent_level, frame, parent_col, geoms, codes, pro
     if parent_level is None:
         return [None] * n
     rows = level_areas(session, active, parent_level) if active else []
+    if parent_level == "grid" and rows:  # grids in tiers: the finest covering tier first (units hang there)
+        tier = {r.code: r.tier for r in session.execute(text(
+            "SELECT code, tier FROM generation_area WHERE generation_id = :g AND level = 'grid'"), {"g": active})}
+        rows = sorted(rows, key=lambda r: (-tier.get(r.code, 1), r.code.encode()))
     if not rows:
         for i in range(n):
             problems.append({"feature": i, "code": codes[i],
@@ -183,7 +212,7 @@ def _parents(session, active, parent_level, frame, parent_col, geoms, codes, pro
         pi, ai = tree.query(reps[usable], predicate="intersects")
         ok = np.flatnonzero(usable)
         first = np.full(len(ok), len(pcodes))
-        np.minimum.at(first, pi, ai)  # parents are in code order: the first code wins, as in locate
+        np.minimum.at(first, pi, ai)  # parents in code order (grids: finest tier first), as in locate
         first[first == len(pcodes)] = -1
         parent_idx[ok] = first
         for i in ok[first == -1]:
@@ -202,15 +231,44 @@ def _parents(session, active, parent_level, frame, parent_col, geoms, codes, pro
     return [pcodes[k] if k >= 0 else None for k in parent_idx]
 
 
-def _households_from_registry(session, gen: int, level: str) -> None:
-    session.execute(text(f"""
-        UPDATE area a SET households = s.hh FROM (
-            SELECT ga.area_id, coalesce(sum(ad.households), 0) AS hh
-            FROM {areas_join("ga", "x")}
-            LEFT JOIN address ad ON ST_Covers(x.geom, ad.geom)
-            WHERE ga.generation_id = :g AND ga.level = :l GROUP BY ga.area_id) s
-        WHERE a.id = s.area_id
-    """), {"g": gen, "l": level})
+def _keep_grids(session, gen: int, kept: list) -> None:
+    """Carry the active generation's coarser grids (that the file's grids hang under) into `gen`."""
+    for area_id, code, parent_level, parent_code, tier in kept:
+        session.execute(text("""
+            INSERT INTO generation_area (generation_id, area_id, level, code, parent_level, parent_code, tier)
+            VALUES (:g, :a, 'grid', :c, :pl, :pc, :t)"""),
+            {"g": gen, "a": area_id, "c": code, "pl": parent_level, "pc": parent_code, "t": tier})
+
+
+def _units_to_finest(session, gen: int) -> list[dict]:
+    """Units hang under the finest grid that covers them: a unit whose parent is a grid of a coarser
+    tier than the one covering its representative point moves there."""
+    rows = session.execute(text(f"""
+        WITH c AS (
+            SELECT u.area_id, u.code, u.parent_code, ST_PointOnSurface(ua.geom) AS pt, p.tier AS ptier
+            FROM {areas_join("u", "ua")}
+            JOIN generation_area p ON p.generation_id = u.generation_id AND p.level = 'grid' AND p.code = u.parent_code
+            WHERE u.generation_id = :g AND u.level = 'unit'
+        ), n AS (SELECT c.*, {first_covering("c.pt", "'grid'")} AS new_parent FROM c)
+        SELECT n.area_id, n.code, n.parent_code, n.new_parent FROM n
+        JOIN generation_area q ON q.generation_id = :g AND q.level = 'grid' AND q.code = n.new_parent
+        WHERE q.tier > n.ptier
+    """), {"g": gen}).all()
+    for r in rows:
+        session.execute(text("UPDATE generation_area SET parent_code = :p WHERE generation_id = :g AND area_id = :a"),
+                        {"p": r.new_parent, "g": gen, "a": r.area_id})
+    return [{"code": r.code, "from": r.parent_code, "to": r.new_parent} for r in rows]
+
+
+def _households_from_registry(session, geoms) -> list[int]:
+    """Households of each new area from the address registry (the entrances it covers), in input order."""
+    rows = session.execute(text("""
+        SELECT g.i, coalesce(sum(ad.households), 0) AS hh
+        FROM unnest(CAST(:w AS bytea[])) WITH ORDINALITY AS g(wkb, i)
+        LEFT JOIN address ad ON ST_Covers(ST_GeomFromWKB(g.wkb, 4326), ad.geom)
+        GROUP BY g.i ORDER BY g.i
+    """), {"w": [shapely.to_wkb(g) for g in geoms]}).all()
+    return [int(r.hh) for r in rows]
 
 
 def reparent_children(session, gen: int, level: str, parents: list[str] | None = None) -> tuple[list[dict], list[dict]]:
@@ -229,6 +287,7 @@ def reparent_children(session, gen: int, level: str, parents: list[str] | None =
             LEFT JOIN generation_area p ON p.generation_id = c.generation_id AND p.level = :l AND p.code = c.parent_code
             LEFT JOIN area pa ON pa.id = p.area_id
             WHERE c.generation_id = :g AND c.level = :cl
+              AND (c.parent_level IS NULL OR c.parent_level = :l)
               AND (CAST(:parents AS text[]) IS NULL OR c.parent_code = ANY(CAST(:parents AS text[])) OR p.code IS NULL)
         )
         SELECT c.area_id, c.code, c.parent_code,

@@ -13,5 +13,7 @@ _EXPORTS = {
     "load_staff": "gis.locate.engine",
     "load_stations": "gis.locate.engine",
     "locate_codes_sql": "gis.locate.sql",
+    "grid_paths_sql": "gis.locate.sql",
+    "TieredIndex": "gis.locate.tiered",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

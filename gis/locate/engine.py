@@ -1,7 +1,8 @@
 """The locate engine: every level's index for one generation, plus who and what answers there.
 
 Built once per generation and process from the record (PostGIS) and answering in memory; it gives
-the same area as `ST_Covers ... ORDER BY code COLLATE "C" LIMIT 1` for every point.
+the same area as `ST_Covers ... ORDER BY code COLLATE "C" LIMIT 1` for every point. Grids in tiers are
+indexed tier by tier (gis.locate.tiered): `grid` is the finest covering tier's, `grid_path` every tier's.
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.locate.index import EMPTY, LevelIndex
+from gis.locate.tiered import TieredIndex
 from gis.planar import LocalPlane
 from gis.reach.network import StationReach, load_graph
 from gis.store.queries import GENERATION_AREAS, level_areas
+from gis.store.tiers import tiers
 from gis.vocab import LEVELS, STAFF_ROLES
 
 
@@ -33,16 +36,45 @@ class LevelData:
     area_ids: np.ndarray | None = None  # the immutable area rows, in the same order
     weights: object = None  # spatial weights over these areas (gis.command.hotspots), built on first use
     by_code: dict | None = None  # code → area id, built on first use
+    tiers: np.ndarray | None = None  # grids: each area's tier (1 = coarsest); None for other levels
 
     @classmethod
-    def build(cls, codes, names, parents, households, geoms, area_ids=None) -> "LevelData":
-        """A level from unordered areas: sorted into code order, its index built."""
+    def build(cls, codes, names, parents, households, geoms, area_ids=None, tiers=None,
+              previous: "LevelData | None" = None) -> "LevelData":
+        """A level from unordered areas: sorted into code order, its index built. Grids with `tiers`
+        get one index per tier (a TieredIndex; tiers unchanged since `previous` keep theirs)."""
         codes = np.asarray(codes, dtype=object)
         order = np.argsort(np.array([c.encode("utf-8") for c in codes], dtype=object), kind="stable")
         geoms = np.asarray(geoms, dtype=object)[order]
+        ids = None if area_ids is None else np.asarray(area_ids)[order]
+        if tiers is None:
+            index, tiers_sorted = LevelIndex(geoms), None
+        else:
+            tiers_sorted = np.asarray(tiers, dtype=np.int64)[order]
+            old = previous.index if previous is not None and isinstance(previous.index, TieredIndex) else None
+            index = TieredIndex(geoms, tiers_sorted, ids, codes[order], previous=old)
         return cls(codes[order], np.asarray(names, dtype=object)[order],
                    np.asarray(parents, dtype=object)[order], np.asarray(households)[order],
-                   geoms, LevelIndex(geoms), None if area_ids is None else np.asarray(area_ids)[order])
+                   geoms, index, ids, tiers=tiers_sorted)
+
+    @property
+    def multi_tier(self) -> bool:
+        """Whether this level's areas come in more than one tier (grids of a tiered city)."""
+        return isinstance(self.index, TieredIndex) and len(self.index.indexes) > 1
+
+    def path(self, x, y) -> np.ndarray:
+        """(tiers × points) ranks of every tier's covering area, coarsest first; one row for a level
+        without tiers."""
+        if isinstance(self.index, TieredIndex):
+            return self.index.path(x, y)
+        return self.index.query(x, y)[None, :].astype(np.int64)
+
+    def path_one(self, x: float, y: float) -> list[int]:
+        """The ranks of every tier's covering area at one point, coarsest first (none: empty)."""
+        if isinstance(self.index, TieredIndex):
+            return self.index.path_one(x, y)
+        i = self.index.query_one(x, y)
+        return [] if i == EMPTY else [i]
 
 
 @dataclass
@@ -84,6 +116,7 @@ class LocateEngine:
     reach: StationReach | None = None
     speed_m_s: float = 1.0
     network_version: int = 0  # the newest network edge id: it changes whenever the network is replaced
+    tier_names: dict[int, str] = field(default_factory=dict)  # the city's grid tiers (grid_tier)
 
     def nearest_stations(self, lon: float, lat: float, k: int) -> list[dict]:
         """Nearest stations by walking on the network (snap distances included); unreachable ones are
@@ -125,22 +158,40 @@ class LocateEngine:
             out[lvl] = [codes[i] if i != EMPTY else None for i in idx.tolist()]
         return out
 
+    def grid_paths(self, lon, lat) -> list[list[str]]:
+        """Per point, the codes of the covering grid of every tier, coarsest first ([] where none)."""
+        n = len(np.atleast_1d(lon))
+        d = self.levels.get("grid")
+        if d is None:
+            return [[] for _ in range(n)]
+        p = d.path(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        return [[d.codes[i] for i in col if i != EMPTY] for col in p.T.tolist()]
+
     def area(self, level: str, i: int) -> dict | None:
-        """{code, name} of the area at index `i` of a level, None for no area."""
+        """{code, name} of the area at index `i` of a level, None for no area; a grid of a map with
+        more than one tier also says its `tier` and the tier's name."""
         if i == EMPTY or level not in self.levels:
             return None
         d = self.levels[level]
-        return {"code": d.codes[i], "name": d.names[i]}
+        out = {"code": d.codes[i], "name": d.names[i]}
+        if d.tiers is not None and d.multi_tier:
+            t = int(d.tiers[i])
+            out.update(tier=t, tier_name=self.tier_names.get(t))
+        return out
 
-    def areas_at(self, lon: float, lat: float) -> dict[str, dict | None]:
-        """Every level's answering area ({code, name}) at one WGS84 point, None where there is none."""
-        return {lvl: self.area(lvl, self.levels[lvl].index.query_one(lon, lat)) if lvl in self.levels else None
-                for lvl in LEVELS}
+    def areas_at(self, lon: float, lat: float) -> dict:
+        """Every level's answering area ({code, name}) at one WGS84 point, None where there is none,
+        and `grid_path`: the covering grid of every tier, coarsest first (`grid` is its last)."""
+        out = {lvl: self.area(lvl, self.levels[lvl].index.query_one(lon, lat)) if lvl in self.levels else None
+               for lvl in LEVELS}
+        d = self.levels.get("grid")
+        out["grid_path"] = [self.area("grid", i) for i in d.path_one(lon, lat)] if d is not None else []
+        return out
 
     def answer_one(self, lon: float, lat: float, k_stations: int = 3) -> dict:
         """The full locate answer for one WGS84 point (phones still unmasked: the API masks them)."""
         areas = self.areas_at(lon, lat)
-        found = any(a is not None for a in areas.values())
+        found = any(areas[lvl] is not None for lvl in LEVELS)
         return {
             "found": found,
             "point": {"lon": lon, "lat": lat},
@@ -163,11 +214,12 @@ class LocateEngine:
         return [p if p["area_code"] == code else {**p, "area_code": code} for p in people]
 
     def responsible(self, areas: dict) -> list[dict]:
-        """Staff for the unit, grid and community; where nobody is named, the nearest level up
-        that has someone answers (属地兜底), so a located point always names someone."""
+        """Staff for the unit, the grid of every tier and the community; where nobody is named, the
+        nearest level up that has someone answers (属地兜底), so a located point always names someone."""
         people = []
-        for lvl in ("unit", "grid", "community"):
-            a = areas.get(lvl)
+        grids = areas.get("grid_path") or ([areas["grid"]] if areas.get("grid") else [])
+        for lvl, a in [("unit", areas.get("unit")), *(("grid", g) for g in reversed(grids)),
+                       ("community", areas.get("community"))]:
             if a:
                 people += self.staff_of(lvl, a["code"])
         if not people:
@@ -189,11 +241,12 @@ class LocateEngine:
 
 def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"] | None = None) -> dict[str, LevelData]:
     """Read one generation's areas from PostGIS and build each level's index. A level whose areas
-    (immutable rows) and codes are those of `previous` keeps its index and geometry and only takes
-    the new parents: a redraw of grids rebuilds the grid level, not the 78,000 units below it."""
+    (immutable rows) are those of `previous`, with codes in the same order, keeps its index and geometry
+    and only takes the new parents and codes: a redraw of grids rebuilds the grid level, not the 78,000
+    units below it (unless re-coding them changed their order, which the tie rule depends on)."""
     with engine.connect() as conn:
         rows = conn.execute(text(f"""
-            SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households
+            SELECT ga.level, ga.area_id, ga.code, a.name, ga.parent_code, a.households, ga.tier
             FROM {GENERATION_AREAS} WHERE ga.generation_id = :g
         """), {"g": generation}).all()
         by_level: dict[str, list] = {lvl: [] for lvl in LEVELS}
@@ -204,21 +257,29 @@ def load_areas(engine: Engine, generation: int, previous: dict[str, "LevelData"]
             if not rs:
                 continue
             old = (previous or {}).get(lvl)
-            if old is not None and old.area_ids is not None and len(old.area_ids) == len(rs):
-                pos = {(int(a), c): i for i, (a, c) in enumerate(zip(old.area_ids.tolist(), old.codes.tolist()))}
-                idx = [pos.get((r.area_id, r.code)) for r in rs]
-                if None not in idx:
-                    order = np.argsort(idx)
-                    rs_sorted = [rs[i] for i in order]
-                    levels[lvl] = LevelData(old.codes, np.array([r.name for r in rs_sorted], dtype=object),
+            tiered = lvl == "grid"
+            if old is not None and old.area_ids is not None and len(old.area_ids) == len(rs) \
+                    and (old.tiers is not None) == tiered:
+                old_tiers = old.tiers.tolist() if tiered else [None] * len(rs)
+                pos = {(int(a), t): i for i, (a, t) in enumerate(zip(old.area_ids.tolist(), old_tiers))}
+                idx = [pos.get((r.area_id, r.tier)) for r in rs]
+                rs_sorted = [rs[i] for i in np.argsort(idx)] if None not in idx else []
+                codes = [r.code.encode("utf-8") for r in rs_sorted]
+                # the same areas, and their codes (maybe re-coded) still in the same C order: the index's
+                # positions and its first-code tie rule stay right, so it is kept with the new codes
+                if rs_sorted and all(a < b for a, b in zip(codes, codes[1:])):
+                    new_codes = old.codes if codes == [c.encode("utf-8") for c in old.codes.tolist()] \
+                        else np.array([r.code for r in rs_sorted], dtype=object)
+                    levels[lvl] = LevelData(new_codes, np.array([r.name for r in rs_sorted], dtype=object),
                                             np.array([r.parent_code for r in rs_sorted], dtype=object),
                                             np.array([r.households for r in rs_sorted]), old.geoms, old.index,
-                                            old.area_ids, old.weights)
+                                            old.area_ids, old.weights, tiers=old.tiers)
                     continue
             wkb = {r.area_id: r.wkb for r in level_areas(conn, generation, lvl)}
             geoms = shapely.from_wkb([bytes(wkb[r.area_id]) for r in rs])
             levels[lvl] = LevelData.build([r.code for r in rs], [r.name for r in rs], [r.parent_code for r in rs],
-                                          np.array([r.households for r in rs]), geoms, [r.area_id for r in rs])
+                                          np.array([r.households for r in rs]), geoms, [r.area_id for r in rs],
+                                          tiers=[r.tier or 1 for r in rs] if tiered else None, previous=old)
     return levels
 
 
@@ -261,4 +322,6 @@ def build_engine(engine: Engine, generation: int | None, speed_m_s: float = 1.0,
         graph = load_graph(engine)
         reach = StationReach.build(graph, stations.lon, stations.lat, limit_m=reach_limit_m) \
             if graph is not None and len(stations.ids) else None
-    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s, version)
+    with engine.connect() as conn:
+        names = {t.tier: t.name for t in tiers(conn)}
+    return LocateEngine(generation, levels, load_staff(engine), stations, reach, speed_m_s, version, names)

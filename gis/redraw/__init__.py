@@ -4,6 +4,8 @@ from gis.lazy import lazy_exports
 
 _EXPORTS = {
     "Buildings": "gis.redraw.propose",
+    "Estates": "gis.redraw.propose",
+    "Parent": "gis.redraw.propose",
     "Proposal": "gis.redraw.propose",
     "ProposalTooLarge": "gis.redraw.propose",
     "RedrawConflict": "gis.redraw.propose",
@@ -15,7 +17,10 @@ _EXPORTS = {
     "best_partition": "gis.redraw.partition",
     "check_level": "gis.redraw.propose",
     "commit": "gis.redraw.propose",
+    "estate_findings": "gis.redraw.propose",
+    "estate_groups": "gis.redraw.asked",
     "from_file": "gis.redraw.asked",
+    "group_atoms": "gis.redraw.partition",
     "households_of": "gis.redraw.propose",
     "merge": "gis.redraw.asked",
     "off_street": "gis.redraw.partition",
@@ -23,6 +28,8 @@ _EXPORTS = {
     "parse": "gis.redraw.propose",
     "polsby_popper": "gis.redraw.partition",
     "reading_order": "gis.redraw.asked",
+    "reparent_below_grids": "gis.redraw.propose",
+    "resolve_parent": "gis.redraw.propose",
     "redraw_grids": "gis.redraw.partition",
     "shared_edges": "gis.redraw.partition",
     "split": "gis.redraw.asked",

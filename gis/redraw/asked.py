@@ -1,9 +1,15 @@
-"""Redraws a planner asks for instead of drawing: an automatic redraw of a community's grids, a split
-of one grid, a merge of neighbouring grids. Each becomes an ordinary Proposal (all the community's
+"""Redraws a planner asks for instead of drawing: an automatic redraw of the grids under one parent, a
+split of one grid, a merge of neighbouring grids. Each becomes an ordinary Proposal (all the parent's
 grids), so it goes through the same validation, impact report, draft and commit as a drawn one.
 
-The atoms are the community's ten-household units: they stay whole, so every unit lands in exactly
-one new grid and is re-parented by the draft.
+The parent is a community (tier-1 grids) or a grid (the grids of the next tier; codes add that tier's
+`grid_tier.digits`). The atoms are the ten-household units under the grids: they stay whole, so every
+unit lands in exactly one new grid and is re-parented by the draft. The units of one estate (小区: the
+unit's inner point lies in it) are one atom, so an estate is never split, unless the planner allows it
+(`split_estates`). An automatic redraw or split works on the finest tier only: grids that hold grids of
+the next tier are refused with a message saying so (redraw that next tier under each of them, or draw
+the coarser grids so that each holds its lower-tier grids whole); merging them is allowed (the lower
+grids follow the merged one).
 """
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from gis.store import generations, queries
 from gis.store.areas import children
-from gis.redraw.partition import redraw_grids
-from gis.redraw.propose import Proposal, ProposalTooLarge, RedrawError, check_level, vertex_limit
+from gis.redraw.partition import group_atoms, redraw_grids
+from gis.redraw.propose import (Proposal, ProposalTooLarge, RedrawError, check_level, resolve_parent,
+                                vertex_limit)
 
 
 def from_file(path, level: str, parent: str, code_field: str | None = None,
@@ -45,18 +52,32 @@ def from_file(path, level: str, parent: str, code_field: str | None = None,
     return Proposal(level, parent, codes, names, np.asarray(frame.geometry.values, dtype=object))
 
 
-def _community_of(session: Session, gen: int, grid: str) -> str:
+def _parent_of(session: Session, gen: int, grid: str, field: str = "grids") -> str:
+    """The code of a grid's parent (a community or a grid); RedrawError naming `field` if no such grid."""
     parent = session.execute(text("""
         SELECT parent_code FROM generation_area WHERE generation_id = :g AND level = 'grid' AND code = :c"""),
         {"g": gen, "c": grid}).scalar()
     if parent is None:
-        raise RedrawError(f"grids: {grid} is not a grid of generation {gen}")
+        raise RedrawError(f"{field}: {grid} is not a grid of generation {gen}")
     return parent
 
 
-def _grids(session: Session, gen: int, community: str):
-    g = children(session, gen, "grid", [community])
+def _grids(session: Session, gen: int, parent: str):
+    g = children(session, gen, "grid", [parent])
     return g["code"].tolist(), g["name"].tolist(), np.asarray(g.geometry.values, dtype=object)
+
+
+def _finest_only(session: Session, gen: int, grids: list[str], what: str) -> None:
+    """RedrawError when any of `grids` holds grids of the next tier (automatic work is on the finest tier)."""
+    rows = session.execute(text("""
+        SELECT parent_code, count(*) AS n FROM generation_area WHERE generation_id = :g AND level = 'grid'
+          AND parent_level = 'grid' AND parent_code = ANY(:c) GROUP BY parent_code ORDER BY parent_code COLLATE "C"
+    """), {"g": gen, "c": list(grids)}).all()
+    if rows:
+        held = ", ".join(f"{r.parent_code} ({r.n})" for r in rows[:5]) + (" …" if len(rows) > 5 else "")
+        raise RedrawError(f"{what}: grids {held} hold grids of the next tier; an automatic redraw or split "
+                          "works on the finest tier: redraw the grids under each of them (parent = that grid), "
+                          "or draw these grids so that each holds its lower-tier grids whole")
 
 
 def _units(session: Session, gen: int, grids: list[str]):
@@ -64,6 +85,41 @@ def _units(session: Session, gen: int, grids: list[str]):
     if u.empty:
         raise RedrawError("these grids have no ten-household units to regroup; draw the new grids instead")
     return u["parent_code"].tolist(), u["households"].to_numpy(float), np.asarray(u.geometry.values, dtype=object)
+
+
+def estate_groups(session: Session, atoms: np.ndarray) -> np.ndarray:
+    """For each atom (lon/lat), the index of the estate its inner point lies in (first code wins), -1 for
+    none: the atoms of one estate must move together."""
+    group = np.full(len(atoms), -1)
+    if not len(atoms):
+        return group
+    box = shapely.envelope(shapely.union_all(atoms))
+    rows = session.execute(text("""
+        SELECT ST_AsBinary(geom) FROM estate WHERE geom && ST_GeomFromWKB(:b, 4326) ORDER BY code COLLATE "C"
+    """), {"b": shapely.to_wkb(box)}).scalars().all()
+    if not rows:
+        return group
+    estates = shapely.from_wkb([bytes(r) for r in rows])
+    pt, est = shapely.STRtree(estates).query(shapely.point_on_surface(atoms), predicate="within")
+    first = np.full(len(atoms), len(estates))
+    np.minimum.at(first, pt, est)
+    return np.where(first < len(estates), first, -1)
+
+
+def _regroup(session: Session, atoms, hh, k: int, tolerance: float, seed: int, split_estates: bool,
+             field: str = "parent"):
+    """`k` balanced contiguous grids from the atoms, each estate's atoms kept together unless
+    `split_estates`; the grid polygons in reading order. RedrawError names `field` (the area asked about)
+    when its units hold no households."""
+    if not np.asarray(hh, float).sum() > 0:
+        raise RedrawError(f"{field}: these units hold no households to balance; draw the new grids instead")
+    if not split_estates:
+        atoms, hh, _member = group_atoms(atoms, hh, estate_groups(session, atoms))
+    if not 1 <= k <= len(atoms):
+        kept = "" if split_estates else " (an estate's units count as one: allow split_estates to cut them)"
+        raise RedrawError(f"k: {k} grids cannot be made from {len(atoms)} units{kept}")
+    polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed, streets_in(session, atoms))
+    return polys[reading_order(polys)]
 
 
 # network edge kinds that are not streets a grid boundary should follow (paths through blocks)
@@ -94,26 +150,36 @@ def _community_name(session, gen, community) -> str:
     return (row.name if row else None) or community
 
 
+def _number(parent: str, n: int, digits: int) -> str:
+    return f"{parent}{n:0{digits}d}"
+
+
 def auto(session: Session, community: str, k: int | None, target: tuple[int, int], tolerance: float = 0.10,
-         seed: int = 0) -> Proposal:
-    """All grids of a community redrawn from its units: k contiguous grids of balanced households
-    (k default: households / the middle of the target range), their boundaries on streets where the
-    balance allows, numbered in reading order."""
+         seed: int = 0, split_estates: bool = False) -> Proposal:
+    """All grids under a parent (a community, or a grid for the next tier) redrawn from their units: k
+    contiguous grids of balanced households (k default: households / the middle of the target range),
+    boundaries on streets where the balance allows, each estate whole unless `split_estates`, numbered
+    in reading order with the tier's digits. A grid without lower-tier grids yet is cut into its first
+    ones from its own units."""
     gen = generations.active_id(session)
-    codes, _names, _geoms = _grids(session, gen, community)
-    if not codes:
-        raise RedrawError(f"parent: {community} is not a community with grids in generation {gen}")
-    _, hh, atoms = _units(session, gen, codes)
-    total = hh.sum()
+    if gen is None:
+        raise RedrawError("there is no active generation to redraw")
+    parent = community
+    where = resolve_parent(session, gen, "grid", parent)
+    codes, _names, _geoms = _grids(session, gen, parent)
+    if not codes and where.level == "community":
+        raise RedrawError(f"parent: {parent} is not a community with grids in generation {gen}")
+    _finest_only(session, gen, codes, "parent")
+    _, hh, atoms = _units(session, gen, codes or [parent])
     if k is None:
-        k = max(1, int(round(total / (sum(target) / 2))))
-    if not 1 <= k <= len(atoms):
-        raise RedrawError(f"k: {k} grids cannot be made from {len(atoms)} units")
-    polys, _hh, _label = redraw_grids(atoms, hh, k, tolerance, seed, streets_in(session, atoms))
-    order = reading_order(polys)
-    name = _community_name(session, gen, community)
-    return Proposal("grid", community, [f"{community}{n:03d}" for n in range(1, k + 1)],
-                    [f"{name}第{n}网格" for n in range(1, k + 1)], polys[order])
+        k = max(1, int(round(hh.sum() / (sum(target) / 2))))
+    if not 1 <= k < 10 ** where.digits:
+        raise RedrawError(f"k: {k} grids do not fit the {where.digits} digit(s) of tier {where.tier}")
+    polys = _regroup(session, atoms, hh, k, tolerance, seed, split_estates)
+    name = _community_name(session, gen, parent) if where.level == "community" else \
+        (queries.area(session, gen, "grid", parent).name or parent)
+    return Proposal("grid", parent, [_number(parent, n, where.digits) for n in range(1, k + 1)],
+                    [f"{name}第{n}{where.tier_name or '网格'}" for n in range(1, k + 1)], polys)
 
 
 def auto_units(session: Session, grid: str, target: tuple[int, int], tolerance: float = 0.30,
@@ -151,39 +217,50 @@ def auto_units(session: Session, grid: str, target: tuple[int, int], tolerance: 
                     [f"{name}第{n}联户" for n in range(1, k + 1)], polys)
 
 
-def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, seed: int = 0) -> Proposal:
-    """One grid cut into `parts` balanced contiguous grids along its units' edges; the first part keeps
-    the code, the others take the community's next free numbers; the other grids are unchanged."""
+def split(session: Session, grid: str, parts: int = 2, tolerance: float = 0.10, seed: int = 0,
+          split_estates: bool = False) -> Proposal:
+    """One grid (of any tier) cut into `parts` balanced contiguous grids along its units' edges, each
+    estate whole unless `split_estates`; the first part keeps the code, the others take the parent's
+    next free numbers (the tier's digits); the other grids are unchanged."""
     gen = generations.active_id(session)
-    community = _community_of(session, gen, grid)
-    codes, names, geoms = _grids(session, gen, community)
+    parent = _parent_of(session, gen, grid, "grid")
+    where = resolve_parent(session, gen, "grid", parent)
+    codes, names, geoms = _grids(session, gen, parent)
     if not 2 <= parts <= 20:
         raise RedrawError(f"parts: {parts}; split into 2 to 20 grids")
+    _finest_only(session, gen, [grid], "grid")
     _, hh, atoms = _units(session, gen, [grid])
     if len(atoms) < parts:
         raise RedrawError(f"parts: grid {grid} has {len(atoms)} unit(s), too few for {parts} grids")
-    polys, _hh, _label = redraw_grids(atoms, hh, parts, tolerance, seed, streets_in(session, atoms))
-    polys = polys[reading_order(polys)]
+    try:
+        polys = _regroup(session, atoms, hh, parts, tolerance, seed, split_estates, field="grid")
+    except RedrawError as exc:
+        raise RedrawError(str(exc).replace("k: ", "parts: ", 1)) from exc
     i = codes.index(grid)
-    used = {int(c[-3:]) for c in codes if c[-3:].isdigit()}
-    free = [n for n in range(1, 1000) if n not in used][:parts - 1]
-    new_codes = [grid] + [f"{community}{n:03d}" for n in free]
+    d = where.digits
+    used = {int(c[len(parent):]) for c in codes if c.startswith(parent) and c[len(parent):].isdigit()}
+    free = [n for n in range(1, 10 ** d) if n not in used][:parts - 1]
+    if len(free) < parts - 1:
+        raise RedrawError(f"parts: the {d} digit(s) of tier {where.tier} have no {parts - 1} free numbers left")
+    new_codes = [grid] + [_number(parent, n, d) for n in free]
     new_names = [names[i]] + [f"{names[i]}（分{j}）" for j in range(2, parts + 1)]
     keep = [j for j in range(len(codes)) if j != i]
-    return Proposal("grid", community, [codes[j] for j in keep] + new_codes, [names[j] for j in keep] + new_names,
+    return Proposal("grid", parent, [codes[j] for j in keep] + new_codes, [names[j] for j in keep] + new_names,
                     np.array([geoms[j] for j in keep] + list(polys), dtype=object))
 
 
 def merge(session: Session, grids: list[str]) -> Proposal:
-    """Neighbouring grids of one community merged into one, which keeps the first code; the others unchanged."""
+    """Neighbouring grids of one parent (a community, or a grid for the next tier) merged into one, which
+    keeps the first code; the others unchanged (grids of the next tier under them follow the merged one)."""
     gen = generations.active_id(session)
     grids = list(dict.fromkeys(grids))
     if len(grids) < 2:
         raise RedrawError("grids: name at least two grids to merge")
-    communities = {_community_of(session, gen, g) for g in grids}
-    if len(communities) != 1:
-        raise RedrawError(f"grids: {', '.join(grids)} are in different communities ({', '.join(sorted(communities))})")
-    community = communities.pop()
+    parents = {_parent_of(session, gen, g) for g in grids}
+    if len(parents) != 1:
+        raise RedrawError(f"grids: {', '.join(grids)} are in different communities or parent "
+                          f"grids ({', '.join(sorted(parents))}); merge grids of one parent only")
+    community = parents.pop()
     codes, names, geoms = _grids(session, gen, community)
     pick = [codes.index(g) for g in sorted(grids)]
     merged = shapely.coverage_union_all(geoms[pick])

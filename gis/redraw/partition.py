@@ -291,3 +291,26 @@ def redraw_grids(atoms_ll: np.ndarray, households: np.ndarray, k: int, tolerance
         polys.append(shapely.coverage_union_all(np.asarray(atoms_ll, dtype=object)[members]))
         hh.append(int(np.asarray(households)[members].sum()))
     return np.array(polys, dtype=object), np.array(hh), label
+
+
+def group_atoms(atoms_ll: np.ndarray, households, group: np.ndarray):
+    """Atoms that must move together (the units of one estate) fused into one atom each: returns the
+    fused atoms (lon/lat, coverage union: shared edges stay exact), their households, and for every
+    original atom the index of the fused atom it went into. `group[i]` < 0: atom i stands alone."""
+    group = np.asarray(group)
+    hh = np.asarray(households, float)
+    n = len(group)
+    key = np.where(group >= 0, group, -1 - np.arange(n))  # a lone atom is its own group
+    _uniq, first, member = np.unique(key, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # fused atoms in the order of their first member
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    member = rank[member.ravel()]
+    atoms = np.asarray(atoms_ll, dtype=object)
+    fused = np.empty(len(order), dtype=object)
+    sizes = np.bincount(member, minlength=len(order))
+    single = sizes == 1
+    fused[single] = atoms[np.flatnonzero(single[member])]
+    for f in np.flatnonzero(~single):
+        fused[f] = shapely.coverage_union_all(atoms[member == f])
+    return fused, np.bincount(member, weights=hh, minlength=len(order)), member

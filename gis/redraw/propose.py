@@ -2,8 +2,14 @@
 report what the redraw moves, and keep it as a draft generation until a planner commits it.
 
 Findings (kind, codes, message, GeoJSON location): invalid, code, outside_parent, gap, overlap,
-households, disconnected (errors: the proposal cannot be committed) and compactness (a warning).
+households, disconnected (errors: the proposal cannot be committed), compactness and estate_split
+(warnings: a grid boundary that cuts a residential estate, 小区, naming the estate and the grids).
 Metric work happens in the UTM zone of the parent, never in degrees.
+
+Grid tiers: the grids of a community are tier 1; the grids of a tier-k grid are tier k+1 (as deep as the
+city's `grid_tier` scheme goes). A redraw of grids names its parent (a community or a grid) and replaces
+that parent's child grids; the grids of the next tier below them follow (each to the new grid that holds
+it, which must hold it whole) and units follow the finest grid that covers them.
 """
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from gis.store import bulk
 
-from gis.store import audit, generations, queries
+from gis.store import audit, generations, identity, queries
+from gis.store import codes as store_codes
 from gis.planar import metric_crs
 from gis.locate.index import LevelIndex
 from gis.vocab import LEVEL_RANK, LEVELS
@@ -32,6 +39,8 @@ AREA_TOLERANCE_M2 = 1.0       # gaps, overlaps and overhangs smaller than this a
 SLIVER_PART_M2 = 1.0          # parts smaller than this do not make an area "disconnected"
 COMPACTNESS_MIN = 0.15        # Polsby–Popper 4πA/P²: a square is 0.785, a 10:1 strip about 0.26
 ERROR_KINDS = {"invalid", "code", "outside_parent", "gap", "overlap", "households", "disconnected"}
+ESTATE_SHARE_MIN = 0.01       # a grid holding less than 1 % of an estate's ground does not split it (slivers)
+CHILD_OUTSIDE_MAX = 0.01      # a lower-tier grid may stick out of its new parent grid by at most 1 % of its area
 
 
 class RedrawError(ValueError):
@@ -105,6 +114,50 @@ def check_level(level: str) -> None:
         raise RedrawError(f"level: must be one of {', '.join(LEVELS[1:])}, not {level!r}")
 
 
+@dataclass(frozen=True)
+class Parent:
+    """Where a proposal's children hang: the parent's level, and for grids their tier (1 under a
+    community, k+1 under a tier-k grid) with that tier's name and code digits."""
+
+    level: str
+    tier: int | None = None
+    tier_name: str = ""
+    digits: int = 3
+
+
+def resolve_parent(session, generation: int, level: str, parent: str) -> Parent:
+    """The parent of a redraw of `level` under the code `parent` in a generation: a grid's parent is a
+    community (tier 1) or a grid (the next tier, as far as the city's tiers go); units hang under grids of
+    the finest tier only. RedrawError naming `parent` otherwise."""
+    from gis.store.tiers import tiers as city_tiers
+
+    if level != "grid":
+        parent_level = LEVELS[LEVEL_RANK[level] - 1]
+        if queries.area(session, generation, parent_level, parent) is None:
+            raise RedrawError(f"parent: {parent} is not a {parent_level} in generation {generation}")
+        if level == "unit":
+            below = session.execute(text("""
+                SELECT count(*) FROM generation_area WHERE generation_id = :g AND level = 'grid'
+                  AND parent_level = 'grid' AND parent_code = :p"""), {"g": generation, "p": parent}).scalar()
+            if below:
+                raise RedrawError(f"parent: grid {parent} holds {below} grid(s) of the next tier; units belong "
+                                  "to the finest tier: redraw the units of one of those grids")
+        return Parent(parent_level)
+    scheme = city_tiers(session)
+    row = session.execute(text("""
+        SELECT level, tier FROM generation_area WHERE generation_id = :g AND code = :c
+          AND level IN ('community', 'grid') ORDER BY level = 'grid' LIMIT 1"""),
+        {"g": generation, "c": parent}).first()
+    if row is None:
+        raise RedrawError(f"parent: {parent} is neither a community nor a grid in generation {generation}")
+    tier = 1 if row.level == "community" else int(row.tier) + 1
+    if tier > len(scheme):
+        raise RedrawError(f"parent: {parent} is a grid of the finest tier ({len(scheme)}, "
+                          f"{scheme[-1].name}); this city has no tier below it to redraw")
+    t = scheme[tier - 1]
+    return Parent(row.level, tier, t.name, t.digits)
+
+
 def parse(level: str, parent: str, features: dict, max_vertices: int | None = None) -> Proposal:
     """The request's FeatureCollection as a Proposal, or RedrawError naming what is malformed
     (ProposalTooLarge, counted before any geometry is built, over `max_vertices`)."""
@@ -141,8 +194,14 @@ def _finding(kind, codes, message, geometry=None) -> dict:
             "message": message, "geometry": _gj(geometry)}
 
 
+DENSIFY_DEG = 0.0002  # ~20 m: edges are densified before projecting, so a long parallel stays one line
+
+
 def _metric(geoms, crs):
-    return gpd.GeoSeries(list(geoms), crs=4326).to_crs(crs).values
+    """Lon/lat geometries in the metric CRS, densified first: a straight lon/lat edge projects to a curve,
+    and a parent edge without the vertex a child has there would otherwise leave a false sliver."""
+    return gpd.GeoSeries(list(shapely.segmentize(np.asarray(list(geoms), dtype=object), DENSIFY_DEG)),
+                         crs=4326).to_crs(crs).values
 
 
 def _degrees(geom, crs):
@@ -150,12 +209,14 @@ def _degrees(geom, crs):
 
 
 def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], households: np.ndarray,
-             hh_range: tuple[int, int], compactness_min: float = COMPACTNESS_MIN) -> list[dict]:
+             hh_range: tuple[int, int], compactness_min: float = COMPACTNESS_MIN,
+             digits: int | None = None) -> list[dict]:
     """Every finding for a proposal. `siblings_elsewhere`: code → parent of areas of the same level
-    under other parents (a code may not be taken from them)."""
+    under other parents (a code may not be taken from them); `digits`: how many digits a child's code
+    adds to its parent's (a grid tier's `grid_tier.digits`), unchecked when None."""
     c = parent_geom.centroid
     crs = metric_crs(c.x, c.y)
-    out = _code_findings(p, siblings_elsewhere)
+    out = _code_findings(p, siblings_elsewhere, digits)
     shape_findings, ok = _shape_findings(p)
     out += shape_findings
     outside_findings, away = _outside_findings(p, parent_geom, crs)
@@ -169,8 +230,8 @@ def validate(p: Proposal, parent_geom, siblings_elsewhere: dict[str, str], house
     return out
 
 
-def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str]) -> list[dict]:
-    """Missing, repeated, wrongly prefixed or taken codes."""
+def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str], digits: int | None = None) -> list[dict]:
+    """Missing, repeated, wrongly prefixed, wrongly long (for a tier's `digits`) or taken codes."""
     out, seen = [], {}
     for i, code in enumerate(p.codes):
         if not code:
@@ -181,6 +242,9 @@ def _code_findings(p: Proposal, siblings_elsewhere: dict[str, str]) -> list[dict
             seen[code] = i
             if not code.startswith(p.parent):
                 out.append(_finding("code", [code], f"code {code} does not start with its parent's code {p.parent}"))
+            elif digits and not (len(code) == len(p.parent) + digits and code[len(p.parent):].isdigit()):
+                out.append(_finding("code", [code], f"code {code} must be its parent's code {p.parent} and "
+                                                    f"{digits} digit(s) for this tier"))
             if code in siblings_elsewhere:
                 out.append(_finding("code", [code], f"code {code} already names a {p.level} under "
                                                     f"{siblings_elsewhere[code]}"))
@@ -310,17 +374,19 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
     active = generations.active_id(session)
     if active is None:
         raise RedrawError("there is no active generation to redraw")
-    parent_level = LEVELS[LEVEL_RANK[p.level] - 1]
+    where = resolve_parent(session, active, p.level, p.parent)
+    parent_level = where.level
     row = queries.area(session, active, parent_level, p.parent)
-    if row is None:
-        raise RedrawError(f"parent: {p.parent} is not a {parent_level} in generation {active}")
     parent_geom = shapely.from_wkb(bytes(row.wkb))
     old = queries.level_areas(session, active, p.level)
     elsewhere = {r.code: r.parent_code for r in old if r.parent_code != p.parent}
     old_here = [r for r in old if r.parent_code == p.parent]
     b = Buildings.within(session, parent_geom)
     households = households_of(p.geoms, p.codes, b.x, b.y, b.hh)
-    findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)))
+    findings = validate(p, parent_geom, elsewhere, households, hh_ranges.get(p.level, (0, 10**9)),
+                        digits=where.digits if where.tier else None)
+    if p.level == "grid":
+        findings += estate_findings(p, Estates.within(session, parent_geom), parent_geom)
     valid = not any(f["severity"] == "error" for f in findings)
     impact = _impact(session, p, old_here, households, b)
 
@@ -329,33 +395,144 @@ def propose(session: Session, p: Proposal, actor: str, hh_ranges: dict[str, tupl
     if valid:
         savepoint = session.begin_nested()
         gen = generations.create(session, source=f"redraw {p.level} of {p.parent}", based_on=active,
-                                 state="draft", replace_children=(p.level, p.parent))
+                                 state="draft", replace_children=(p.level, p.parent, parent_level))
         conn = session.connection().connection.driver_connection
-        bulk.write_areas(conn, gen, [p.level] * len(p.codes), p.codes, p.names, [p.parent] * len(p.codes),
-                         households, p.geoms)
-        from gis.importers.areas import reparent_children
-        moved, orphans = reparent_children(session, gen, p.level,
-                                           sorted(set(p.codes) | {r.code for r in old_here}))
-        if orphans:
+        n = len(p.codes)
+        bulk.write_areas(conn, gen, [p.level] * n, p.codes, p.names, [p.parent] * n, households, p.geoms,
+                         tiers=[where.tier] * n if where.tier else None, parent_levels=[parent_level] * n)
+        touched = sorted(set(p.codes) | {r.code for r in old_here})
+        if p.level == "grid":
+            moved, orphans, straddling = reparent_below_grids(session, gen, where.tier, p.parent, touched)
+        else:
+            from gis.importers.areas import reparent_children
+            moved, orphans = reparent_children(session, gen, p.level, touched)
+            straddling = []
+        if straddling:
             savepoint.rollback()
             gen, valid = None, False
+            findings += straddling
+        elif orphans:
+            savepoint.rollback()
+            gen, valid = None, False
+            below = LEVELS[LEVEL_RANK[p.level] + 1] if p.level != "grid" else "grid or unit"
             findings.append(_finding("gap", [o["code"] for o in orphans],
-                                     f"{len(orphans)} {LEVELS[LEVEL_RANK[p.level] + 1]}(s) would lie in no {p.level}"))
+                                     f"{len(orphans)} {below}(s) would lie in no new {p.level}"))
         else:
+            try:
+                recoded = store_codes.recode(session, gen)  # codes follow parents, in the draft the planner sees
+            except store_codes.CodeError as exc:
+                raise RedrawError(str(exc)) from exc
             savepoint.commit()
             impact["children_reparented"] = moved[:1000]
             impact["children_reparented_count"] = len(moved)
+            impact["recoded"], impact["recoded_count"] = recoded[:1000], len(recoded)
     rid = session.execute(text("""
         INSERT INTO redraw (actor, level, parent_code, based_on, draft_generation, valid, findings, impact)
         VALUES (:a, :l, :p, :b, :g, :v, CAST(:f AS jsonb), CAST(:i AS jsonb)) RETURNING id"""),
         {"a": actor, "l": p.level, "p": p.parent, "b": active, "g": gen, "v": valid,
          "f": json.dumps(findings, ensure_ascii=False), "i": json.dumps(impact, ensure_ascii=False)}).scalar()
+    if gen is not None:
+        identity.name_source(session, gen, f"redraw {rid}")
     audit.write(session, actor, "propose redraw", {"redraw": rid, "level": p.level, "parent": p.parent,
                                                    "valid": valid, "findings": len(findings)})
     if not valid:
         keep_proposal(session, rid, p)
     return {"id": rid, "valid": valid, "draft_generation": gen, "based_on": active, "findings": findings,
             "impact": impact}
+
+
+def reparent_below_grids(session: Session, gen: int, tier: int, parent: str, touched: list[str]):
+    """After a redraw of the tier-`tier` grids of `parent` in the draft `gen`: the grids of the next tier
+    under any `touched` code go to the new grid that covers their inner point (first code wins), which must
+    hold them whole (else an `outside_parent` finding); units under a touched code (or under `parent`
+    itself) go to the finest grid that covers their inner point. Returns (moved, orphans, findings)."""
+    rows = session.execute(text(f"""
+        WITH c AS (
+            SELECT c.area_id, c.code, c.parent_code, ca.geom, ST_PointOnSurface(ca.geom) AS pt
+            FROM {queries.areas_join("c", "ca")}
+            WHERE c.generation_id = :g AND c.level = 'grid' AND c.parent_level = 'grid'
+              AND c.parent_code = ANY(:codes))
+        SELECT c.area_id, c.code, c.parent_code, s.code AS new_parent, s.outside, s.wkb
+        FROM c LEFT JOIN LATERAL (
+            SELECT n.code,
+                   ST_Area(ST_Difference(c.geom, na.geom)::geography) / nullif(ST_Area(c.geom::geography), 0) AS outside,
+                   ST_AsBinary(ST_Difference(c.geom, na.geom)) AS wkb
+            FROM {queries.areas_join("n", "na")}
+            WHERE n.generation_id = :g AND n.level = 'grid' AND n.parent_code = :p AND n.tier = :t
+              AND ST_Covers(na.geom, c.pt)
+            ORDER BY n.code COLLATE "C" LIMIT 1) s ON true
+    """), {"g": gen, "codes": touched, "p": parent, "t": tier}).all()
+    findings = [_finding("outside_parent", [r.code, r.new_parent],
+                         f"grid {r.code} (tier {tier + 1}) would lie {r.outside:.1%} outside its new parent grid "
+                         f"{r.new_parent}: a grid of tier {tier} must hold each grid below it whole",
+                         shapely.from_wkb(bytes(r.wkb)) if r.wkb else None)
+                for r in rows if r.new_parent is not None and (r.outside or 0) > CHILD_OUTSIDE_MAX]
+    units = session.execute(text(f"""
+        SELECT u.area_id, u.code, u.parent_code, (
+            SELECT n.code FROM {queries.areas_join("n", "na")}
+            WHERE n.generation_id = :g AND n.level = 'grid' AND ST_Covers(na.geom, ST_PointOnSurface(ua.geom))
+            ORDER BY n.tier DESC, n.code COLLATE "C" LIMIT 1) AS new_parent
+        FROM {queries.areas_join("u", "ua")}
+        WHERE u.generation_id = :g AND u.level = 'unit' AND u.parent_code = ANY(:codes)
+    """), {"g": gen, "codes": list(touched) + [parent]}).all()
+    everything = list(rows) + list(units)
+    orphans = [{"code": r.code, "parent": r.parent_code} for r in everything if r.new_parent is None]
+    moved = [r for r in everything if r.new_parent is not None and r.new_parent != r.parent_code]
+    if moved:
+        session.execute(text("""
+            UPDATE generation_area SET parent_code = m.p
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS text[])) AS m(a, p)
+            WHERE generation_id = :g AND area_id = m.a"""),
+            {"g": gen, "ids": [r.area_id for r in moved], "ps": [r.new_parent for r in moved]})
+    return [{"code": r.code, "from": r.parent_code, "to": r.new_parent} for r in moved], orphans, findings
+
+
+@dataclass
+class Estates:
+    """Residential estates (小区) near a parent: codes, names and shapes (EPSG:4326)."""
+
+    codes: list
+    names: list
+    geoms: np.ndarray
+
+    @classmethod
+    def within(cls, session: Session, geom) -> "Estates":
+        """The estates whose ground meets `geom` (EPSG:4326), in code order."""
+        rows = session.execute(text("""
+            SELECT code, name, ST_AsBinary(geom) AS wkb FROM estate
+            WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326)) ORDER BY code COLLATE "C"
+        """),
+            {"w": shapely.to_wkb(geom)}).all()
+        return cls([r.code for r in rows], [r.name for r in rows],
+                   np.array(shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else [], dtype=object))
+
+
+def estate_findings(p: Proposal, estates: Estates, parent_geom) -> list[dict]:
+    """`estate_split` (a warning) for every estate whose ground inside the parent the proposed areas
+    share out among two or more of them (each holding at least 1 % of it), naming the estate and the areas."""
+    good = np.array([g is not None and g.geom_type in ("Polygon", "MultiPolygon") and g.is_valid
+                     and not g.is_empty and bool(code) for g, code in zip(p.geoms, p.codes)], bool)
+    if not len(estates.codes) or not good.any():
+        return []
+    c = parent_geom.centroid
+    crs = metric_crs(c.x, c.y)
+    inside = shapely.intersection(estates.geoms, parent_geom)
+    est_m = _metric(inside, crs)
+    idx = np.flatnonzero(good)
+    prop_m = _metric(p.geoms[idx], crs)
+    e, a = shapely.STRtree(prop_m).query(est_m, predicate="intersects")
+    shares = shapely.area(shapely.intersection(est_m[e], prop_m[a])) / np.maximum(shapely.area(est_m[e]), 1e-9)
+    out = []
+    for k in np.unique(e):
+        mine = (e == k) & (shares >= ESTATE_SHARE_MIN) & (shares * shapely.area(est_m[k]) > AREA_TOLERANCE_M2)
+        if mine.sum() < 2:
+            continue
+        order = np.argsort(-shares[mine])
+        codes = [p.codes[idx[j]] for j in a[mine][order]]
+        parts = ", ".join(f"{code} {sh:.0%}" for code, sh in zip(codes, shares[mine][order]))
+        out.append(_finding("estate_split", codes, f"estate {estates.names[k]} ({estates.codes[k]}) is cut "
+                                                   f"between {len(codes)} {p.level}s: {parts}", inside[k]))
+    return out
 
 
 def keep_proposal(session: Session, redraw_id: int, p: Proposal) -> None:
@@ -438,7 +615,11 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     gen = row["draft_generation"]
     session.execute(text("UPDATE generation SET state = 'committed' WHERE id = :g"), {"g": gen})
     generations.activate(session, gen)
-    staff = _reassign_staff(session, row["level"], row["parent_code"], active, gen)
+    from gis.redraw.merge import after_commit  # a merge (多网合一): the crosswalk from its source codes
+    after_commit(session, row, active, gen, actor)
+    succession = identity.succeed(session, active, gen, row["level"], [row["parent_code"]], kind="redraw",
+                                  source=f"redraw {redraw_id}")
+    staff = succession["assignments"]
     moved_requests = _relocate_open_requests(session, row["level"], row["parent_code"], active, gen, actor)
     session.execute(text("UPDATE redraw SET status = 'committed', committed_at = now() WHERE id = :i"),
                     {"i": redraw_id})
@@ -447,42 +628,22 @@ def commit(session: Session, redraw_id: int, actor: str) -> int:
     return gen
 
 
-def _reassign_staff(session: Session, level: str, parent: str, old_gen: int, new_gen: int) -> list[dict]:
-    """People assigned to an area of the old generation that the new one no longer holds go to its
-    successor: the new area with the same code, else the one that took most of the old one's ground.
-    (Assignments point at area ids: an area kept, even under a new code, keeps its people.)"""
-    rows = session.execute(text(f"""
-        WITH gone AS (
-            SELECT o.area_id, o.code, a.geom FROM {queries.areas_join("o", "a")}
-            WHERE o.generation_id = :old AND o.level = :l AND o.parent_code = :p
-              AND NOT EXISTS (SELECT 1 FROM generation_area n WHERE n.generation_id = :new AND n.area_id = o.area_id)
-        )
-        SELECT gone.area_id AS old_id, gone.code AS old_code, s.area_id AS new_id, s.code AS new_code
-        FROM gone CROSS JOIN LATERAL (
-            SELECT n.area_id, n.code FROM {queries.areas_join("n", "na")}
-            WHERE n.generation_id = :new AND n.level = :l AND n.parent_code = :p AND na.geom && gone.geom
-            ORDER BY (n.code = gone.code) DESC, ST_Area(ST_Intersection(na.geom, gone.geom)) DESC,
-                     n.code COLLATE "C" LIMIT 1) s
-    """), {"old": old_gen, "new": new_gen, "l": level, "p": parent}).all()
-    out = []
-    for r in rows:
-        n = session.execute(text("UPDATE assignment SET area_id = :n WHERE area_id = :o"),
-                            {"n": r.new_id, "o": r.old_id}).rowcount
-        if n:
-            out.append({"from": r.old_code, "to": r.new_code, "assignments": n})
-    return out
-
+def _finest_grid(geom: str, generation: str) -> str:
+    """A scalar subquery: the code of the finest-tier grid of `generation` covering `geom` (first code
+    wins within a tier), the grid a point belongs to when grids come in tiers."""
+    return (f"(SELECT fg.code FROM {queries.areas_join('fg', 'fga')} WHERE fg.generation_id = {generation} "
+            f"AND fg.level = 'grid' AND ST_Covers(fga.geom, {geom}) ORDER BY fg.tier DESC, fg.code COLLATE \"C\" LIMIT 1)")
 
 def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: int, new_gen: int,
                             actor: str) -> int:
-    """Open requests in the redrawn areas are located again with the new generation (the grid that
+    """Open requests in the redrawn areas are located again with the new generation (the finest grid that
     answers for them now); each move is a step in the request's log, so the old codes stay on record."""
     if level not in ("grid", "unit"):
         return 0
     col = f"{level}_code"
     rows = session.execute(text(f"""
         SELECT r.id, r.version, r.status, r.grid_code, r.unit_code,
-               {queries.first_covering("r.geom", "'grid'", ":new")} AS new_grid,
+               {_finest_grid("r.geom", ":new")} AS new_grid,
                {queries.first_covering("r.geom", "'unit'", ":new")} AS new_unit
         FROM request r
         WHERE r.status IN ({OPEN_SQL}) AND r.geom IS NOT NULL
@@ -492,15 +653,22 @@ def _relocate_open_requests(session: Session, level: str, parent: str, old_gen: 
     """), {"new": new_gen, "old": old_gen, "l": level, "p": parent}).all()
     moved = 0
     now = session.execute(text("SELECT now()")).scalar()
+    # the areas they are in now, by id (the same code may name a redrawn area: a new row)
+    ids = ["grid_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen AND level = 'grid' "
+           "AND code = CAST(:g AS varchar))", "unit_area_id = (SELECT area_id FROM generation_area WHERE generation_id = :gen "
+           "AND level = 'unit' AND code = CAST(:u AS varchar))"]
     for r in rows:
-        if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code) or r.new_grid is None:
+        if r.new_grid is None:
+            continue
+        params = {"g": r.new_grid, "u": r.new_unit, "gen": new_gen}
+        if (r.new_grid, r.new_unit) == (r.grid_code, r.unit_code):
+            session.execute(text(f"UPDATE request SET {', '.join(ids)} WHERE id = :id"), params | {"id": r.id})
             continue
         record_step(session, r.id, r.version, Step(
             actor, "relocate", r.status, None, "boundaries redrawn: located again",
             {"from": {"grid": r.grid_code, "unit": r.unit_code, "generation": old_gen},
              "to": {"grid": r.new_grid, "unit": r.new_unit, "generation": new_gen}}), now,
-                    ["grid_code = :g", "unit_code = :u", "generation_id = :gen"],
-                    {"g": r.new_grid, "u": r.new_unit, "gen": new_gen})
+                    ["grid_code = :g", "unit_code = :u", "generation_id = :gen"] + ids, params)
         moved += 1
     return moved
 

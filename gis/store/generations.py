@@ -33,11 +33,12 @@ def active_id(session: Session) -> int | None:
 
 def create(session: Session, source: str, note: str | None = None, based_on: int | None = None,
            replace_levels: tuple[str, ...] = (), state: str = "committed",
-           replace_children: tuple[str, str] | None = None) -> int:
+           replace_children: tuple[str, ...] | None = None) -> int:
     """Insert a generation based on `based_on` (default: the active one), carrying forward every
-    membership row except those of `replace_levels` and, with `replace_children=(level, parent)`, the
-    areas of that level under that parent; returns the new id (not yet active). Rows are left out
-    rather than copied and deleted, so nothing below them is touched."""
+    membership row except those of `replace_levels` and, with `replace_children=(level, parent)` or
+    `(level, parent, parent_level)`, the areas of that level under that parent (a grid's parent may be a
+    community or a grid: the parent level tells which); returns the new id (not yet active). Rows are
+    left out rather than copied and deleted, so nothing below them is touched."""
     if based_on is None:
         based_on = active_id(session)
     gen = session.execute(
@@ -50,10 +51,12 @@ def create(session: Session, source: str, note: str | None = None, based_on: int
                 INSERT INTO generation_area (generation_id, area_id, level, code, parent_level, parent_code, tier)
                 SELECT :g, area_id, level, code, parent_level, parent_code, tier FROM generation_area
                 WHERE generation_id = :b AND NOT (level = ANY(:skip))
-                  AND NOT (level = :cl AND parent_code = :cp)
+                  AND NOT (level = :cl AND parent_code = :cp
+                           AND (CAST(:cpl AS text) IS NULL OR parent_level = :cpl))
             """),
             {"g": gen, "b": based_on, "skip": list(replace_levels),
-             "cl": replace_children[0] if replace_children else "", "cp": replace_children[1] if replace_children else ""},
+             "cl": replace_children[0] if replace_children else "", "cp": replace_children[1] if replace_children else "",
+             "cpl": replace_children[2] if replace_children and len(replace_children) > 2 else None},
         )
     return gen
 

@@ -34,10 +34,12 @@ GENERATION_AREAS = areas_join()
 
 
 def first_covering(geom: str, level: str = ":l", generation: str = ":g", ga: str = "cv", a: str = "cva") -> str:
-    """A scalar subquery: the code of the `level` area of `generation` that covers `geom`, the first
-    code in C collation winning (the contract's tie rule, the same answer as the locate engine)."""
+    """A scalar subquery: the code of the `level` area of `generation` that covers `geom`: for grids the
+    deepest tier that covers (grids of different tiers overlap), then the first code in C collation
+    (the contract's tie rule, the same answer as the locate engine)."""
     return (f"(SELECT {ga}.code FROM {areas_join(ga, a)} WHERE {ga}.generation_id = {generation} "
-            f"AND {ga}.level = {level} AND ST_Covers({a}.geom, {geom}) ORDER BY {ga}.code COLLATE \"C\" LIMIT 1)")
+            f"AND {ga}.level = {level} AND ST_Covers({a}.geom, {geom}) "
+            f"ORDER BY {ga}.tier DESC NULLS LAST, {ga}.code COLLATE \"C\" LIMIT 1)")
 
 
 def active_generation(conn, lock: bool = False) -> int | None:

@@ -39,8 +39,9 @@ def test_locate_point_and_file(clean_db, pg_url, tmp_path):
     csv.write_text("id,lon,lat\na,117.015,36.615\nb,116,36\n", encoding="utf-8")
     res = json.loads(run("locate", "--file", str(csv), "--json", env_url=pg_url).stdout)["results"]
     assert res == [{"id": "a", "district": "370102", "street": "370102001", "community": "370102001001",
-                    "grid": "370102001001002", "unit": None},
-                   {"id": "b", "district": None, "street": None, "community": None, "grid": None, "unit": None}]
+                    "grid": "370102001001002", "unit": None, "grid_path": ["370102001001002"]},
+                   {"id": "b", "district": None, "street": None, "community": None, "grid": None, "unit": None,
+                    "grid_path": []}]
     csv.write_text("id,lon,lat\na,east,36.6\n", encoding="utf-8")
     bad = run("locate", "--file", str(csv), env_url=pg_url, check=False)
     assert bad.returncode != 0 and ":2:" in bad.stderr and "not numbers" in bad.stderr

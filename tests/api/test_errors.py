@@ -23,6 +23,7 @@ from gis.settings import Settings
 from gis.store import generations
 from gis.store.areas import AreaQueryError
 from gis.tiles import NoSuchGeneration, TileError
+from gis.store.people import PeopleConflict, PeopleError, PeopleNotFound
 from maps.pages import PageError, PageNotFound
 
 # (error, expected status, expected field): written out here, not read from the table under test
@@ -51,6 +52,9 @@ CASES = [
     (NoSuchGeneration("generation: there is no active generation"), 404, "generation"),
     (PageError("there are no grid areas in generation 1"), 409, "request"),
     (PageNotFound("redraw 5 does not exist"), 404, "request"),
+    (PeopleError("assignments[1].role", "there is no role 'astronaut'"), 422, "assignments[1].role"),
+    (PeopleConflict("code", "the role 'river_chief' already exists"), 409, "code"),
+    (PeopleNotFound("aid", "person 3 has no assignment 7"), 404, "aid"),
 ]
 
 

@@ -34,15 +34,18 @@ def grids(engine):
 
 
 def plant(engine, rows):
-    """rows: (created_at, grid_code, category, due_at, finished_at, satisfaction, unit_code)."""
+    """rows: (created_at, grid_code, category, due_at, finished_at, satisfaction, unit_code), each kept
+    with the ids of the areas bearing those codes (as the loop records them)."""
     with engine.begin() as conn:
         gen = conn.execute(text("SELECT generation_id FROM active_generation")).scalar()
         for created, grid, cat, due, fin, sat, unit in rows:
             conn.execute(text("""
                 INSERT INTO request (created_at, category, matter_class, status, generation_id, grid_code, unit_code,
-                                     geom, colour, due_at, finished_at, satisfaction, source)
+                                     grid_area_id, unit_area_id, geom, colour, due_at, finished_at, satisfaction, source)
                 SELECT :c, :cat, 'shared', CASE WHEN CAST(:f AS timestamptz) IS NULL THEN 'handling' ELSE 'evaluated' END,
-                       :g, CAST(:grid AS varchar), :unit,
+                       :g, CAST(:grid AS varchar), CAST(:unit AS varchar), ga.area_id,
+                       (SELECT u.area_id FROM generation_area u WHERE u.generation_id = :g AND u.level = 'unit'
+                          AND u.code = CAST(:unit AS varchar)),
                        ST_PointOnSurface(a.geom), 'blue', :due, CAST(:f AS timestamptz), :sat, 'test'
                 FROM generation_area ga JOIN area a ON a.id = ga.area_id
                 WHERE ga.generation_id = :g AND ga.level = 'grid' AND ga.code = CAST(:grid AS varchar)
