@@ -16,6 +16,7 @@ from gis.command.periods import TZ
 from gis.command.rules import Rules
 from gis.errors import Invalid
 from gis.locate.engine import LocateEngine
+from gis.vocab import LEVELS
 
 KINDS = ("visit", "patrol", "check")
 KEY_RE = re.compile(r"[A-Za-z0-9._:\-]{8,64}")
@@ -77,19 +78,11 @@ def area_id(locator: LocateEngine, level: str, code: str | None) -> int | None:
 
 
 def areas_here(locator: LocateEngine, lon: float, lat: float) -> tuple[dict, set[int]]:
-    """The areas at a point ({level: {code, name}}) and the ids of every area that covers it, coarser
-    grid tiers included (a person of a tier-1 grid is at home in its tier-2 grids)."""
+    """The areas at a point ({level: {code, name}}) and the ids of every area that covers it, the grids of
+    every tier included (a person of a tier-1 grid is at home in its tier-2 grids)."""
     areas = locator.areas_at(lon, lat)
-    ids = {area_id(locator, lvl, a["code"]) for lvl, a in areas.items() if a}
-    grids = locator.levels.get("grid")
-    code = (areas.get("grid") or {}).get("code")
-    if grids is not None and code is not None:
-        parent = dict(zip(grids.codes.tolist(), grids.parents.tolist()))
-        seen = {code}
-        while parent.get(code) in parent and parent[code] not in seen:  # the parent is a grid of a coarser tier
-            code = parent[code]
-            seen.add(code)
-            ids.add(area_id(locator, "grid", code))
+    ids = {area_id(locator, lvl, a["code"]) for lvl, a in areas.items() if lvl in LEVELS and a}
+    ids |= {area_id(locator, "grid", g["code"]) for g in areas.get("grid_path") or [] if g}
     return areas, ids - {None}
 
 
