@@ -59,8 +59,8 @@ def _patrols(session, conn, areas, rng, now) -> int:
 
 
 def _officials(session, conn, areas, ids, rng, now) -> int:
-    """Reporting officials registered to each community's first grid, each handed some of that grid's
-    requests finished in the last month (as assignees naming their person id)."""
+    """Reporting officials registered to each community (在职党员到社区报到), each handed some of the requests
+    of its first grid finished in the last month (as assignees naming their person id)."""
     grids = areas[areas["level"] == "grid"].sort_values("code")
     first = grids.groupby("parent_code")["code"].first()
     made = 0
@@ -69,8 +69,8 @@ def _officials(session, conn, areas, ids, rng, now) -> int:
             pid = session.execute(text("INSERT INTO person (name, organisation) VALUES (:n, :o) RETURNING id"),
                                   {"n": f"{community}报到党员{k + 1}", "o": f"区直机关第{k + 1}党支部"}).scalar()
             session.execute(text("INSERT INTO assignment (person_id, role, level, area_id, area_code) "
-                                 "VALUES (:p, 'reporting_official', 'grid', :a, :g)"),
-                            {"p": pid, "a": ids[("grid", grid)], "g": grid})
+                                 "VALUES (:p, 'reporting_official', 'community', :a, :c)"),
+                            {"p": pid, "a": ids[("community", community)], "c": community})
             take = int(rng.integers(0, 6))
             session.execute(text("""
                 UPDATE request SET assignees = assignees || jsonb_build_array(jsonb_build_object(

@@ -74,7 +74,7 @@ def test_the_months_service_stars_equal_the_flags(city):
         award(s, start)
         hand = _hand_flags(s, start, end)
         wall = stars(s, loc.generation, start, end, names=True)
-        home = dict(s.execute(text("""SELECT a.person_id, ga.parent_code FROM assignment a
+        home = dict(s.execute(text("""SELECT a.person_id, ga.code FROM assignment a
             JOIN generation_area ga ON ga.area_id = a.area_id JOIN active_generation USING (generation_id)
             WHERE a.role = 'reporting_official'""")).all())
         totals = {r["person_id"]: r for r in weekly(s, start, end)}
