@@ -296,6 +296,52 @@ def import_osm(file: Path, encoding: Optional[str] = typer.Option(
     _run_import(fn, file, as_json=as_json)
 
 
+@import_app.command("visits")
+def import_visits_cmd(file: Path, as_json: bool = JsonOpt):
+    """Visits from a UTF-8 CSV (person_id, lon, lat, at; optional kind, crs, units, households, found,
+    category, idempotency_key); a bad line refuses the file with every bad line listed."""
+    from datetime import datetime, timezone
+
+    from gis.command.loop import Actor
+    from gis.command.rules import load_rules
+    from gis.field.imports import import_visits
+    from gis.importers import ImportRefused
+    from gis.settings import get_settings
+    from gis.store.db import session_scope
+
+    if not file.is_file():
+        _fail(f"FILE: {file.name} is not a readable file")
+    settings = get_settings()
+    _db, loc, _settings = _locator()
+    try:
+        with session_scope(_engine()) as s:
+            report = import_visits(s, load_rules(settings.request_rules), loc, file.read_bytes(), Actor("cli"),
+                                   datetime.now(timezone.utc), settings.visit_skew_s)
+    except ImportRefused as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc).splitlines()[0], "problems": exc.problems},
+                                  ensure_ascii=False), err=True)
+            raise typer.Exit(1)
+        _fail(str(exc))
+    _out(report, as_json, f"imported {report['visits']} visit(s); {report['already_on_record']} already on record")
+
+
+@app.command()
+def purge(as_json: bool = JsonOpt):
+    """Delete personal data past its retention (PIPL): visits, settled pledges and flags older than
+    WANGGE_FIELD_RETENTION_DAYS, staff-read log rows older than WANGGE_PII_LOG_RETENTION_DAYS."""
+    from datetime import datetime, timezone
+
+    from gis.field.pii import purge as run
+    from gis.settings import get_settings
+    from gis.store.db import session_scope
+
+    settings = get_settings()
+    with session_scope(_engine()) as s:
+        report = run(s, datetime.now(timezone.utc), settings.field_retention_days, settings.pii_log_retention_days)
+    _out(report, as_json, json.dumps(report, ensure_ascii=False, indent=2))
+
+
 @import_app.command("people")
 def import_people(file: Path, encoding: Optional[str] = EncodingOpt, as_json: bool = JsonOpt):
     """Import people and their assignments (CSV: name,phone,organisation,role,level,area_code)."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from data.demo_city import build_city
 from data import estates
+from data.visits import write_visits
 from gis import keys
 from gis.store import audit, bulk
 from gis.store import generations
@@ -50,6 +51,7 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
         grid_codes, unit_codes = _locate(city.areas, city.requests["lon"].to_numpy(), city.requests["lat"].to_numpy())
         progress("write requests", 0.8)
         _write_requests(conn, city.requests, gen, grid_codes, unit_codes, ids)
+        field = write_visits(session, conn, city.areas, ids, seed)  # a week of field work (issue 14)
         progress("activate", 0.95)
         generations.activate(session, gen)
         api_keys = {role: keys.create(session, role) for role in ("admin", "consumer")}
@@ -60,7 +62,7 @@ def load_demo(engine: Engine, scale: str = "small", seed: int = 0, progress=None
             c.execute(text(f"ANALYZE {table}"))
     progress("done", 1.0)
     return {"generation": gen, "scale": scale, "seed": seed, "tiers": [t[0] for t in city.tiers],
-            "counts": _counts(city), "keys": api_keys,
+            "counts": _counts(city), "keys": api_keys, "field": field,
             "seconds": {"generate": round(t_gen, 1), "total": round(time.perf_counter() - t0, 1)}}
 
 
@@ -79,7 +81,7 @@ def _replace_city(session, conn, areas, source: str) -> tuple[int, dict[tuple[st
     (not yet active) generation with the city's areas, and their area ids by (level, code)."""
     # TRUNCATE (inside the load's transaction, so a failed load leaves the old city): the request log is
     # append-only and refuses DELETE, and row-by-row DELETEs of staff re-checked every assignment
-    session.execute(text("TRUNCATE request_event, request_whistle, request, assignment, person, crosswalk, "
+    session.execute(text("TRUNCATE visit, flag, pledge, request_event, request_whistle, request, assignment, person, crosswalk, "
                          "service_circle, station, address, network_edge"))
     gen = generations.create(session, source=source, replace_levels=LEVELS)
     levels, codes = areas["level"].tolist(), areas["code"].tolist()

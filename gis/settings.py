@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     trim_after_mb: float = Field(32.0, ge=0, description="when a request leaves a worker this many MB above its "
                                                          "size after the last trim, give freed heap back to the "
                                                          "OS (glibc malloc_trim); 0 = never")
+    # Field work (gis/field): visits, rounds, flags and the personal data they hold (PIPL)
+    visit_skew_s: float = Field(300.0, ge=0, description="a visit's time may be this far ahead of the server's "
+                                                         "clock (phones drift); further in the future: 422")
+    round_weeks: int = Field(2, ge=1, le=52, description="a unit not visited for this many weeks is listed as "
+                                                        "not visited in the coverage of rounds")
+    field_retention_days: int = Field(730, ge=1, description="visits, settled pledges and flags older than this "
+                                                             "are deleted by `wangge purge` (PIPL: kept for a set time)")
+    pii_log_retention_days: int = Field(1095, ge=1, description="staff reads of personal data are logged and "
+                                                                "the log kept this long")
+    board_names: bool = Field(False, description="public boards and service stars name people (the city's "
+                                                 "choice); off: stars show rank and flags only")
     # Xi'an 80 / Beijing 54 files (gis/importers/datums.py): refused unless the city sets its transformation
     xian80_towgs84: str | None = Field(None, description="Xi'an 80 -> CGCS2000, 7 (or 3) Helmert parameters "
                                        "dx,dy,dz,rx,ry,rz,ds (m, arc-seconds, ppm, position vector)")

@@ -191,5 +191,28 @@ def redraw_page(engine: Engine, locator: LocateEngine, settings: Settings, redra
     return render(redraw_map(before, after, moves, findings, title))
 
 
+def rounds_page(engine: Engine, locator: LocateEngine, settings: Settings, scope: tuple[str, str] | None = None,
+                **_) -> str:
+    """Units coloured by days since their last visit (the whole map, or a grid, community or street's)."""
+    from gis.field.coverage import last_visits, units_under
+    from gis.store.db import session_scope
+    from maps.rounds import rounds_map
+
+    units = level_frame(locator, "unit")
+    grids = level_frame(locator, "grid")
+    with session_scope(engine) as session:
+        last = last_visits(session, locator.generation).set_index("code")
+        if scope is not None:
+            under = units_under(session, locator.generation, *scope)
+            units = units[units["code"].isin(under.loc[under["level"] == "unit", "code"])]
+            grids = grids[grids["code"].isin(under.loc[under["level"] == "grid", "code"])]
+    now = pd.Timestamp(datetime.now(TZ))
+    at = pd.to_datetime(last["last_at"].reindex(units["code"]).to_numpy(), utc=True)
+    units = units.assign(days=((now - at).total_seconds() / 86400).to_numpy(dtype=float))
+    where = f" · {scope[0]} {scope[1]}" if scope else ""
+    return render(rounds_map(units, grids, f"走访覆盖 rounds{where} · {datetime.now(TZ):%Y-%m-%d}"))
+
+
 PAGES = {"grids": grids_page, "coverage": coverage_page, "heatmap": heatmap_page, "hotspots": hotspots_page,
-         "overdue": overdue_page, "ranking": ranking_page}
+         "overdue": overdue_page, "ranking": ranking_page,
+         "rounds": rounds_page}

@@ -13,7 +13,7 @@ from sqlalchemy import (
     Integer, SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy import text as _sql  # the Request model has a column named `text`
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gis.store.queries import OPEN_SQL, sql_list
@@ -390,3 +390,99 @@ class Redraw(Base):
     proposal: Mapped[dict | None] = mapped_column(JSONB, nullable=True)  # the features of an invalid proposal
     committed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint("status IN ('proposed', 'committed')", name="redraw_status"),)
+
+
+class Visit(Base):
+    """One visit, patrol or check by a person in the grid (入户问需, 走访, 巡查, 摸排): when it happened (`at`,
+    from the client) and when it arrived, where (checked against the visitor's own areas: `outside_grid`
+    flags one outside them, unless the visitor's role roams), the units visited, what was found and the
+    request it became. `idempotency_key` (client-made) stores a resent visit once."""
+
+    __tablename__ = "visit"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="visit", server_default="visit")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    generation_id: Mapped[int | None] = mapped_column(ForeignKey("generation.id"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))  # the grid the point lies in
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    outside_grid: Mapped[bool] = mapped_column(Boolean)
+    unit_area_ids: Mapped[list] = mapped_column(ARRAY(BigInteger), default=list, server_default=text("'{}'"))
+    households: Mapped[int | None] = mapped_column(Integer)
+    found: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("request.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    __table_args__ = (
+        CheckConstraint("kind IN ('visit','patrol','check')", name="visit_kind"),
+        CheckConstraint("households IS NULL OR households >= 0", name="visit_households"),
+        Index("visit_area_at", "area_id", "at"), Index("visit_person_at", "person_id", "at"),
+        Index("visit_at", "at"), Index("visit_units", "unit_area_ids", postgresql_using="gin"),
+        Index("visit_request", "request_id"),
+    )
+
+
+class Pledge(Base):
+    """A public pledge (承诺践诺) of a person who reports to a grid, and whether it was kept."""
+
+    __tablename__ = "pledge"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(8), default="made", server_default="made")
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("state IN ('made','kept','broken')", name="pledge_state"),
+        CheckConstraint("(state = 'made') = (settled_at IS NULL)", name="pledge_settled"),
+        Index("pledge_person", "person_id"),
+    )
+
+
+class FlagRule(Base):
+    """What earns red flags (积旗制) and how many, as data like the colour table; a city edits the rows."""
+
+    __tablename__ = "flag_rule"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    min_satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    flags: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    __table_args__ = (
+        CheckConstraint("kind IN ('finished','on_time','satisfied','found')", name="flag_rule_kind"),
+        CheckConstraint("flags BETWEEN 0 AND 100", name="flag_rule_flags"),
+        CheckConstraint("(kind = 'satisfied') = (min_satisfaction IS NOT NULL)", name="flag_rule_satisfaction"),
+    )
+
+
+class Flag(Base):
+    """Flags one person earned for one finished request under one rule (once each), dated when it finished."""
+
+    __tablename__ = "flag"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id", ondelete="CASCADE"))
+    rule_code: Mapped[str] = mapped_column(ForeignKey("flag_rule.code", onupdate="CASCADE"))
+    flags: Mapped[int] = mapped_column(SmallInteger)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("person_id", "request_id", "rule_code", name="flag_once"),
+        Index("flag_at", "at"), Index("flag_person_at", "person_id", "at"),
+    )
+
+
+class PiiAccessLog(Base):
+    """Every read of personal data by staff (PIPL): who (role and key prefix), when, what, for which purpose."""
+
+    __tablename__ = "pii_access_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    what: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)
+    subjects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    __table_args__ = (Index("pii_access_log_at", "at"),)
