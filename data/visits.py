@@ -61,8 +61,10 @@ def _patrols(session, conn, areas, rng, now) -> int:
 def _officials(session, conn, areas, ids, rng, now) -> int:
     """Reporting officials registered to each community (在职党员到社区报到), each handed some of the requests
     of its first grid finished in the last month (as assignees naming their person id)."""
-    grids = areas[areas["level"] == "grid"].sort_values("code")
-    first = grids.groupby("parent_code")["code"].first()
+    grids = areas[areas["level"] == "grid"]
+    finest = grids[~grids["code"].isin(set(grids["parent_code"]))].sort_values("code")  # where requests land
+    # the demo's codes follow their parents, so a grid's community is its code's first 12 digits (any tier)
+    first = finest.groupby(finest["code"].str[:12])["code"].first()
     made = 0
     for community, grid in first.items():
         for k in range(OFFICIALS_PER_COMMUNITY):
