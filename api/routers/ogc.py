@@ -195,25 +195,25 @@ def collection_tilesets(cid: str, request: Request, role: str = READ):
 @router.get("/collections/{cid}/tiles/{tms}", summary="Tileset metadata")
 def tileset(cid: str, tms: str, request: Request, role: str = READ, engine: Engine = Depends(get_db)):
     """One tileset's metadata: the tile URL template, the tiling scheme, the layer."""
-    try:
-        c = _area_collection(cid)
-        _tms(tms)
-        _c, box, _gen = _collection_and_box(engine, cid, request, role)
-    except OgcError as exc:
-        return _error(exc)
-    return _json(ot.tileset(_base(request), c, box, _suffix(request)))
+    return _tileset_document(ot.tileset, cid, tms, request, role, engine)
 
 
 @router.get("/collections/{cid}/tiles/{tms}/tilejson.json", summary="TileJSON")
 def tilejson(cid: str, tms: str, request: Request, role: str = READ, engine: Engine = Depends(get_db)):
     """TileJSON 3.0.0 of the collection's tiles (MapLibre, QGIS add it by URL)."""
+    return _tileset_document(ot.tilejson, cid, tms, request, role, engine)
+
+
+def _tileset_document(build, cid: str, tms: str, request: Request, role: str, engine: Engine):
+    """A document about one collection's tiles (`build`: tileset metadata or TileJSON) over the
+    collection's extent, or the OGC exception naming what is wrong."""
     try:
         c = _area_collection(cid)
         _tms(tms)
         _c, box, _gen = _collection_and_box(engine, cid, request, role)
     except OgcError as exc:
         return _error(exc)
-    return _json(ot.tilejson(_base(request), c, box, _suffix(request)))
+    return _json(build(_base(request), c, box, _suffix(request)))
 
 
 def _coord(name: str, value: str) -> int:

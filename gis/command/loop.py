@@ -101,18 +101,6 @@ def route(rules: Rules, locator: LocateEngine, areas: dict, category: str, matte
     return people
 
 
-def area_id(locator: LocateEngine, level: str, code: str | None) -> int | None:
-    """The id of the area bearing `code` at `level` in the engine's generation (None for no code): a
-    request keeps the area it was located in, whatever that area is called later."""
-    d = locator.levels.get(level)
-    if code is None or d is None or d.area_ids is None:
-        return None
-    if d.by_code is None:
-        d.by_code = dict(zip(d.codes.tolist(), d.area_ids.tolist()))
-    found = d.by_code.get(code)
-    return int(found) if found is not None else None
-
-
 def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float, lat: float, category: str,
            matter_class: str | None = None, important: bool = False, urgent: bool = False,
            text_: str | None = None, address: str | None = None, actor: Actor = SYSTEM,
@@ -138,7 +126,7 @@ def create(session: Session, rules: Rules, locator: LocateEngine, *, lon: float,
     assignees = route(rules, locator, areas, category, mc)
     department = rules.department(category) if mc == "public" else None
     unit = areas["unit"]["code"] if areas["unit"] else None
-    grid_id, unit_id = area_id(locator, "grid", areas["grid"]["code"]), area_id(locator, "unit", unit)
+    grid_id, unit_id = locator.area_id("grid", areas["grid"]["code"]), locator.area_id("unit", unit)
     rid = session.execute(text("""
         INSERT INTO request (created_at, category, matter_class, importance, urgency, text, status, generation_id,
                              grid_code, unit_code, grid_area_id, unit_area_id, geom, address, source, colour,

@@ -66,23 +66,12 @@ def check(v: VisitIn, now: datetime, skew_s: float) -> datetime:
     return at
 
 
-def area_id(locator: LocateEngine, level: str, code: str | None) -> int | None:
-    """The area id of the area bearing `code` at `level` in the engine's generation, else None."""
-    d = locator.levels.get(level)
-    if code is None or d is None or d.area_ids is None:
-        return None
-    if d.by_code is None:
-        d.by_code = dict(zip(d.codes.tolist(), d.area_ids.tolist()))
-    found = d.by_code.get(code)
-    return None if found is None else int(found)
-
-
 def areas_here(locator: LocateEngine, lon: float, lat: float) -> tuple[dict, set[int]]:
     """The areas at a point ({level: {code, name}}) and the ids of every area that covers it, the grids of
     every tier included (a person of a tier-1 grid is at home in its tier-2 grids)."""
     areas = locator.areas_at(lon, lat)
-    ids = {area_id(locator, lvl, a["code"]) for lvl, a in areas.items() if lvl in LEVELS and a}
-    ids |= {area_id(locator, "grid", g["code"]) for g in areas.get("grid_path") or [] if g}
+    ids = {locator.area_id(lvl, a["code"]) for lvl, a in areas.items() if lvl in LEVELS and a}
+    ids |= {locator.area_id("grid", g["code"]) for g in areas.get("grid_path") or [] if g}
     return areas, ids - {None}
 
 
@@ -100,12 +89,12 @@ def unit_ids(locator: LocateEngine, codes: list[str] | None, areas: dict) -> lis
     """The units visited by area id: the codes given (each must be a unit of the active map), else the
     unit at the point (none when no unit covers it)."""
     if codes:
-        ids = [area_id(locator, "unit", str(c)) for c in codes]
+        ids = [locator.area_id("unit", str(c)) for c in codes]
         unknown = [str(c)[:40] for c, i in zip(codes, ids) if i is None]
         if unknown:
             raise Invalid("units", f"not units of generation {locator.generation}: {', '.join(unknown[:10])}")
         return sorted(set(ids))
-    here = area_id(locator, "unit", (areas.get("unit") or {}).get("code"))
+    here = locator.area_id("unit", (areas.get("unit") or {}).get("code"))
     return [] if here is None else [here]
 
 
@@ -132,7 +121,7 @@ def record(session: Session, rules: Rules, locator: LocateEngine, v: VisitIn, *,
                 CAST(:units AS bigint[]), :hh, :found, :key, :source)
         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
     """), {"p": v.person_id, "kind": v.kind, "at": at, "now": now, "lon": v.lon, "lat": v.lat,
-           "gen": locator.generation, "area": area_id(locator, "grid", grid), "grid": grid, "out": outside,
+           "gen": locator.generation, "area": locator.area_id("grid", grid), "grid": grid, "out": outside,
            "units": units, "hh": v.households, "found": (v.found or "").strip() or None, "key": v.idempotency_key,
            "source": v.source}).scalar()
     if vid is None:  # the same key committed by a concurrent resend while this one was checked
@@ -153,8 +142,8 @@ def raise_request(session: Session, rules: Rules, locator: LocateEngine, vid: in
     session.execute(text("""
         UPDATE request SET source = 'visit', grid_area_id = coalesce(grid_area_id, :g),
                unit_area_id = coalesce(unit_area_id, :u) WHERE id = :id"""),
-                    {"id": req["id"], "g": area_id(locator, "grid", (areas.get("grid") or {}).get("code")),
-                     "u": area_id(locator, "unit", (areas.get("unit") or {}).get("code"))})
+                    {"id": req["id"], "g": locator.area_id("grid", (areas.get("grid") or {}).get("code")),
+                     "u": locator.area_id("unit", (areas.get("unit") or {}).get("code"))})
     loop.move(session, rules, req["id"], "discovered", req["version"], actor,
               note=f"found on visit {vid} (person {v.person_id})", now=now)
     session.execute(text("UPDATE visit SET request_id = :r WHERE id = :v"), {"r": req["id"], "v": vid})

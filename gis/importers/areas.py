@@ -21,7 +21,7 @@ from gis.store import bulk
 from gis.store import generations
 from gis.store.db import session_scope
 from gis.importers import grid_tiers
-from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.importers.common import ImportRefused, area_fields, pick_field, read_frame, to_wgs84
 from gis.store import audit
 from gis.store import codes as store_codes, identity
 from gis.planar import metric_crs
@@ -103,9 +103,7 @@ def import_areas(engine: Engine, path, level: str, code_field: str | None = None
     frame = to_wgs84(read_frame(path, encoding=encoding), path)
     if frame.empty:
         raise ImportRefused(f"{path}: the file has no features")
-    code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)
-    name_col = pick_field(frame, name_field, ("name", "NAME", "名称"), "name", path)
-    hh_col = pick_field(frame, households_field, ("households", "户数"), "households", path, required=False)
+    code_col, name_col, hh_col = area_fields(frame, code_field, name_field, households_field, path)
     if level == "district" and parent_field:
         raise ImportRefused("--parent-field: districts have no parent")
     parent_col = pick_field(frame, parent_field, (), "parent", path, required=bool(parent_field)) \

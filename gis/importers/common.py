@@ -214,3 +214,12 @@ def pick_field(frame, wanted: str | None, defaults: tuple[str, ...], what: str, 
                             f"give --{what}-field); the file has: {', '.join(cols)}")
     return None
 
+
+def area_fields(frame, code_field: str | None, name_field: str | None, households_field: str | None,
+                path) -> tuple[str, str, str | None]:
+    """The code, name and (optional) households columns of a file of areas or estates, as asked or by
+    the usual names (英文 or 中文)."""
+    return (pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path),
+            pick_field(frame, name_field, ("name", "NAME", "名称"), "name", path),
+            pick_field(frame, households_field, ("households", "户数"), "households", path, required=False))
+

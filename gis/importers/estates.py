@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from gis.errors import Invalid
 from gis.importers.areas import check_features
-from gis.importers.common import ImportRefused, pick_field, read_frame, to_wgs84
+from gis.importers.common import ImportRefused, area_fields, pick_field, read_frame, to_wgs84
 from gis.planar import metric_crs
 from gis.store import audit
 from gis.store.db import session_scope
@@ -62,9 +62,7 @@ def import_estates(engine: Engine, path, code_field: str | None = None, name_fie
     frame = to_wgs84(read_frame(path, encoding=encoding), path)
     if frame.empty:
         raise ImportRefused(f"{path}: the file has no features")
-    code_col = pick_field(frame, code_field, ("code", "CODE", "编码", "代码"), "code", path)
-    name_col = pick_field(frame, name_field, ("name", "NAME", "名称"), "name", path)
-    hh_col = pick_field(frame, households_field, ("households", "户数"), "households", path, required=False)
+    code_col, name_col, hh_col = area_fields(frame, code_field, name_field, households_field, path)
     codes = [_code(c) for c in frame[code_col]]
     names = [str(n).strip() if n is not None and str(n) not in ("nan", "") else None for n in frame[name_col]]
     xmin, ymin, xmax, ymax = frame.total_bounds

@@ -201,15 +201,21 @@ class LocateEngine:
             "stations": self.nearest_stations(lon, lat, k_stations),
         }
 
+    def area_id(self, level: str, code: str | None) -> int | None:
+        """The id (identity) of the area bearing `code` at `level` in this generation, else None: what
+        records keep, whatever the area is called later."""
+        d = self.levels.get(level)
+        if code is None or d is None or d.area_ids is None:
+            return None
+        if d.by_code is None:
+            d.by_code = dict(zip(d.codes.tolist(), d.area_ids.tolist()))
+        found = d.by_code.get(code)
+        return None if found is None else int(found)
+
     def staff_of(self, level: str, code: str) -> list[dict]:
         """The people assigned to the area that bears `code` at `level` in this generation (assignments
         point at area ids, so a re-coded area keeps its people)."""
-        d = self.levels.get(level)
-        if d is None or d.area_ids is None:
-            return []
-        if d.by_code is None:
-            d.by_code = dict(zip(d.codes.tolist(), d.area_ids.tolist()))
-        area_id = d.by_code.get(code)
+        area_id = self.area_id(level, code)
         people = self.staff.get(area_id, []) if area_id is not None else []
         return [p if p["area_code"] == code else {**p, "area_code": code} for p in people]
 
