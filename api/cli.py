@@ -230,12 +230,17 @@ def _run_import(fn, *args, as_json: bool, **kw):
     try:
         report = fn(_engine(), *args, **kw)
     except ImportRefused as exc:
-        if as_json:
-            typer.echo(json.dumps({"error": str(exc).splitlines()[0], "problems": exc.problems},
-                                  ensure_ascii=False), err=True)
-            raise typer.Exit(1)
-        _fail(str(exc))
+        _refused(exc, as_json)
     _out(report, as_json, json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def _refused(exc, as_json: bool) -> None:
+    """An import refused: its first line and every problem (as JSON on stderr with --json); exit 1."""
+    if as_json:
+        typer.echo(json.dumps({"error": str(exc).splitlines()[0], "problems": exc.problems},
+                              ensure_ascii=False), err=True)
+        raise typer.Exit(1)
+    _fail(str(exc))
 
 
 @import_app.command("areas")
@@ -318,11 +323,7 @@ def import_visits_cmd(file: Path, as_json: bool = JsonOpt):
             report = import_visits(s, load_rules(settings.request_rules), loc, file.read_bytes(), Actor("cli"),
                                    datetime.now(timezone.utc), settings.visit_skew_s)
     except ImportRefused as exc:
-        if as_json:
-            typer.echo(json.dumps({"error": str(exc).splitlines()[0], "problems": exc.problems},
-                                  ensure_ascii=False), err=True)
-            raise typer.Exit(1)
-        _fail(str(exc))
+        _refused(exc, as_json)
     _out(report, as_json, f"imported {report['visits']} visit(s); {report['already_on_record']} already on record")
 
 
