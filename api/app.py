@@ -9,7 +9,7 @@ from api import docs, errors, methods, middleware, openapi, unavailable  # docs:
 from api.routers import ceiling  # /health/live, the constant route
 from api.routers import (
     areas, boards, codes, exports, generations, geocode, health, hotspots, locate, maps, merges, ogc, open311,
-    people, rankings, redraws, requests, roles, rounds, stars, stations, tiles, visits,
+    people, pledges, rankings, redraws, requests, roles, rounds, stars, stations, tiles, visits,
 )
 from gis.reach.circles import warm_in_background
 from gis.command.escalation import start_escalation_sweep
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     methods.install(app)
     middleware.install(app)  # outermost: key gate and body caps before any body is read; heap trimming
     for module in (health, locate, geocode, stations, areas, generations, codes, redraws, requests, hotspots,
-                   rankings, people, roles, merges, visits, rounds, stars, boards, maps, tiles, ogc, exports,
+                   rankings, people, roles, merges, visits, pledges, rounds, stars, boards, maps, tiles, ogc, exports,
                    open311):
         app.include_router(module.router)
     app.include_router(ceiling.router)

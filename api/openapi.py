@@ -77,6 +77,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("get", "/v1/people"): ("404",),  # `area` names no area of the active generation
     ("post", "/v1/roles"): ("409",),  # the code is taken
     ("delete", "/v1/roles/{code}"): ("409",),  # a builtin, or a role someone holds
+    ("post", "/v1/pledges/{pledge_id}/settle"): ("409",),  # settled already
 }
 
 MONTH = "(20[0-9][0-9]|2100)-(0[1-9]|1[0-2])"  # = gis.command.periods.parse_month
@@ -134,10 +135,11 @@ BODIES: dict[tuple[str, str], dict] = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "phone": {"anyOf": [{"type": "string", "maxLength": 32}, {"type": "null"}], "default": None},
         "organisation": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}], "default": None},
-        "assignments": {"type": "array", "default": [], "items": {
+        "assignments": {"anyOf": [{"type": "array", "items": {
             "type": "object", "required": ["role", "level", "area"], "properties": {
                 "role": _ROLE, "level": {"type": "string", "enum": list(LEVELS)},
-                "area": {"type": "string", "minLength": 1, "maxLength": 32}}}}}},
+                "area": {"type": "string", "minLength": 1, "maxLength": 32}}}}, {"type": "null"}],
+            "default": [], "description": "none (null or []) for a person not yet assigned"}}},
     ("post", "/v1/roles"): {"type": "object", "required": ["code", "name"], "properties": {
         "code": _ROLE, "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "roams": {"type": "boolean", "default": False}}},

@@ -1,7 +1,9 @@
 """The roles people hold for areas: the builtins and those the city adds (open roles)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path
 from sqlalchemy.engine import Engine
 
 from api.deps import get_db, require
@@ -27,7 +29,7 @@ def add_role(body: dict = Body(..., examples=[{"code": "safety_inspector", "name
 
 
 @router.delete("/roles/{code}", status_code=204)
-def delete_role(code: str, _role: str = Depends(require("admin")), engine: Engine = Depends(get_db)):
+def delete_role(code: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="a role code")], _role: str = Depends(require("admin")), engine: Engine = Depends(get_db)):
     """Remove a role the city added and nobody holds; builtins cannot be deleted (409)."""
     with session_scope(engine) as session:
         store.delete_role(session, code)

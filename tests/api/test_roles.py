@@ -66,7 +66,7 @@ def demo(engine, pg_url):
         rid = s.execute(text("SELECT min(id) FROM request")).scalar()
     params = {"generation": str(report["generation"]), "redraw_id": "999999", "rid": str(rid),
               "station_id": str(station), "code": grid, "level": "grid", "z": "0", "x": "0", "y": "0",
-              "name": "swagger-ui.css", "id": "999999", "aid": "999999", "cid": "grids", "tms": "WebMercatorQuad"}
+              "name": "swagger-ui.css", "id": "999999", "aid": "999999", "pledge_id": "999999", "cid": "grids", "tms": "WebMercatorQuad"}
     app = create_app(Settings(database_url=pg_url, key_failures_max=100_000, escalation_interval_s=0))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c, ks, revoked, params
