@@ -4,11 +4,6 @@ sending wrong keys waits (429 with Retry-After)."""
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -24,6 +19,7 @@ from gis.store.db import session_scope
 from tests.api.test_limits import make_keys
 from tests.areas_factory import write_generation
 from tests.locate.test_api_locate import hierarchy
+from tests.serve import serve
 
 
 @pytest.fixture
@@ -112,31 +108,13 @@ def test_serve_never_logs_a_key(clean_db, pg_url, tmp_path):
     """`wangge serve` with its access log: keys sent in URLs (allowed or refused) appear only masked."""
     write_generation(clean_db, hierarchy())
     ks = make_keys(clean_db, ("command",))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path / "serve.log"
-    env = dict(os.environ, WANGGE_DATABASE_URL=pg_url, WANGGE_ESCALATION_INTERVAL_S="0")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(240):
-                try:
-                    if httpx.get(base + "/health", timeout=5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            k = ks["command"]
-            assert httpx.get(f"{base}/maps/grids?api_key={k}", timeout=60).status_code == 200
-            assert httpx.get(f"{base}/v1/locate?lon=117.001&lat=36.601&api_key={k}", timeout=30).status_code == 401
-            assert httpx.get(f"{base}/v1/locate?lon=117.001&lat=36.601&api_key=wg_wrongwrongwrong",
-                             timeout=30).status_code == 401
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with serve(pg_url, tmp_path / "home", log) as base:
+        k = ks["command"]
+        assert httpx.get(f"{base}/maps/grids?api_key={k}", timeout=60).status_code == 200
+        assert httpx.get(f"{base}/v1/locate?lon=117.001&lat=36.601&api_key={k}", timeout=30).status_code == 401
+        assert httpx.get(f"{base}/v1/locate?lon=117.001&lat=36.601&api_key=wg_wrongwrongwrong",
+                         timeout=30).status_code == 401
     text_ = log.read_text(encoding="utf-8", errors="replace")
     assert "GET /maps/grids?api_key=*** HTTP/1.1" in text_ and "/v1/locate?lon=117.001&lat=36.601&api_key=***" in text_
     assert k not in text_ and k[3:] not in text_ and "wrongwrong" not in text_

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from tests.ogc.server import serve
+from tests.serve import serve
 from tests.conftest import fresh_demo
 from gis import keys
 from gis.store.db import session_scope

@@ -1,4 +1,4 @@
-"""`wangge serve` on a free loopback port for the real clients (GDAL, QGIS), stopped afterwards."""
+"""`wangge serve` on a free loopback port for tests that need a real server (GDAL, the access log), stopped afterwards."""
 from __future__ import annotations
 
 import os
