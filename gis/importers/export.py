@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gis.errors import Invalid
 from gis.store.generations import GenerationError, choose
-from gis.store.queries import GENERATION_AREAS
+from gis.store.queries import level_areas
 from gis.vocab import LEVELS
 
 FORMATS = {"gpkg": ("GPKG", ".gpkg", "application/geopackage+sqlite3"),
@@ -96,12 +96,7 @@ def frame(session: Session, level: str, generation: int | None = None, parent: s
         gen = choose(session, generation, None, drafts)
     except GenerationError as exc:
         raise ExportError(str(exc)) from None
-    rows = [] if gen is None else session.execute(text(f"""
-        SELECT ga.code, a.name, ga.parent_code, a.households, ga.tier, ST_AsBinary(a.geom) AS wkb
-        FROM {GENERATION_AREAS}
-        WHERE ga.generation_id = :g AND ga.level = :l AND (CAST(:p AS text) IS NULL OR ga.parent_code = :p)
-        ORDER BY ga.code COLLATE "C"
-    """), {"g": gen, "l": level, "p": parent}).all()
+    rows = [] if gen is None else level_areas(session, gen, level, None if parent is None else [parent])
     columns = {"code": [r.code for r in rows], "name": [r.name for r in rows],
                "parent": [r.parent_code for r in rows], "households": [int(r.households or 0) for r in rows]}
     if level == "grid":

@@ -60,9 +60,9 @@ def area(conn, generation: int, level: str, code: str):
 
 def level_areas(conn, generation: int, level: str, parents: list[str] | None = None) -> list:
     """The areas of one level of a generation (optionally only those under `parents`) in code order:
-    area_id, code, name, parent_code, households and the boundary as WKB."""
+    area_id, code, name, parent_code, households, tier (grids) and the boundary as WKB."""
     return conn.execute(text(f"""
-        SELECT ga.area_id, ga.code, a.name, ga.parent_code, a.households, ST_AsBinary(a.geom) AS wkb
+        SELECT ga.area_id, ga.code, a.name, ga.parent_code, a.households, ga.tier, ST_AsBinary(a.geom) AS wkb
         FROM {GENERATION_AREAS}
         WHERE ga.generation_id = :g AND ga.level = :l
           AND (CAST(:p AS text[]) IS NULL OR ga.parent_code = ANY(CAST(:p AS text[])))
